@@ -1,0 +1,346 @@
+"""The application service: commands -> aggregates -> saved events.
+
+Each method reads like eventsourcing's own examples: load the aggregates, call one
+domain method, save them together. ``save`` of several aggregates is one atomic
+transaction with optimistic concurrency; a conflict (someone else saved first)
+is retried from a fresh load, so set rules (one card per document, the family
+cap, session capacity) hold under concurrency without reading any projection.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar, ParamSpec, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Mapper
+
+from healthcard.commands import (
+    AccountRef,
+    BindCard,
+    CancelAppointment,
+    CancelCard,
+    CheckInWithDocument,
+    CompleteIdentity,
+    FreezeCard,
+    MakeAppointment,
+    PublishSession,
+    RegisterCard,
+    UnbindCard,
+    UnfreezeCard,
+)
+from healthcard.config import HealthCardConfig
+from healthcard.domain.account import Account
+from healthcard.domain.aggregate import Aggregate
+from healthcard.domain.card import HealthCard
+from healthcard.domain.clinic_session import ClinicSession
+from healthcard.domain.clinic_values import CHINA_TZ, CheckInCredential
+from healthcard.domain.document_claim import DocumentClaim
+from healthcard.domain.errors import (
+    AppointmentNotFound,
+    CardNotFound,
+    ConcurrencyConflict,
+    DuplicateAppointment,
+    NotFound,
+    SessionAlreadyPublished,
+    SessionNotFound,
+)
+from healthcard.domain.identity import IdentityDocument
+from healthcard.events import catalog
+from healthcard.events.codec import OrjsonTranscoder, PydanticMapper
+from healthcard.lookup import account_id, document_claim_id, idempotent_uuid
+from healthcard.qr.national import ehc_id, main_index_id
+
+P = ParamSpec("P")
+R = TypeVar("R")
+A = TypeVar("A", bound=Aggregate)
+Clock = Callable[[], datetime]
+
+EVENT_TOPICS = catalog.registered_topics()  # every event class is loaded before decoding
+
+
+def system_clock() -> datetime:
+    """Now, in China Standard Time."""
+    return datetime.now(CHINA_TZ)
+
+
+def retry_on_conflict(method: Callable[P, R]) -> Callable[P, R]:
+    """Re-run a command after an optimistic-concurrency conflict, from a fresh load."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        app = args[0]
+        attempts = app.config.conflict_retries if isinstance(app, HealthCardApp) else 1
+        for attempt in range(attempts):
+            try:
+                return method(*args, **kwargs)
+            except IntegrityError:
+                if attempt + 1 == attempts:
+                    break
+                time.sleep(random.uniform(0, 0.002 * (2**attempt)))  # noqa: S311 (jitter)
+        raise ConcurrencyConflict(
+            f"{method.__name__}: still conflicting after {attempts} attempts; nothing written"
+        )
+
+    return wrapper
+
+
+class HealthCardApp(Application[UUID]):
+    """The health card service. Persistence comes from eventsourcing's environment
+    variables; by default a SQLite file ``healthcard.sqlite3`` in the working folder.
+    """
+
+    name = "HealthCard"
+    env: ClassVar[dict[str, str]] = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": "healthcard.sqlite3",
+    }
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        config: HealthCardConfig | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        super().__init__(env)
+        self.config = config if config is not None else HealthCardConfig.from_env(self.env)
+        self.clock = clock
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return PydanticMapper(
+            transcoder=OrjsonTranscoder(),
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+        )
+
+    # -- cards ----------------------------------------------------------------------
+
+    @retry_on_conflict
+    def register(self, cmd: RegisterCard) -> UUID:
+        """Register a temporary card; a retried command with the same key returns the same card."""
+        if cmd.idempotency_key is not None:
+            card_id = idempotent_uuid("register", cmd.idempotency_key)
+            if self._find(HealthCard, card_id) is not None:
+                return card_id
+        else:
+            card_id = uuid4()
+        card = HealthCard.register(
+            card_id,
+            issuer_mode=cmd.issuer_mode,
+            name=cmd.name,
+            phone=cmd.phone,
+            photo=cmd.photo,
+            volunteer=cmd.volunteer,
+            audit=cmd.audit,
+            at=self.clock(),
+        )
+        self.save(card)
+        return card_id
+
+    @retry_on_conflict
+    def complete_identity(self, cmd: CompleteIdentity) -> str:
+        """Make the card formal; returns its national EHC ID. One card per document."""
+        card = self.card(cmd.card_id)
+        keys = self.config.national_keys
+        doc = cmd.document
+        index_id = main_index_id(doc.type.value, doc.number, keys.index_key)
+        national_id = ehc_id(index_id, keys.root_key, doc.type.value, doc.number)
+        at = self.clock()
+        claim_id = document_claim_id(self.config.lookup_key, doc)
+        claim = self._find(DocumentClaim, claim_id)
+        card.complete_identity(
+            document=doc,
+            name=cmd.name,
+            sex=cmd.sex,
+            birth_date=cmd.birth_date,
+            verified_by=cmd.audit.institution,
+            main_index_id=index_id,
+            ehc_id=national_id,
+            audit=cmd.audit,
+            at=at,
+        )
+        if claim is None:
+            claim = DocumentClaim.start(claim_id, card.id, audit=cmd.audit, at=at)
+        else:
+            claim.claim(card.id, audit=cmd.audit, at=at)
+        self.save(card, claim)
+        return national_id
+
+    @retry_on_conflict
+    def bind(self, cmd: BindCard) -> UUID:
+        """Bind the card to a mobile account (opened on first use); returns the account id."""
+        card = self.card(cmd.card_id)
+        at = self.clock()
+        account = self._account_or_open(cmd.account, cmd, at)
+        card.bind(account.id, cmd.relation, audit=cmd.audit, at=at)
+        account.add_card(card.id, cmd.relation, cap=self.config.family_cap, audit=cmd.audit, at=at)
+        self.save(card, account)
+        return account.id
+
+    @retry_on_conflict
+    def unbind(self, cmd: UnbindCard) -> None:
+        card = self.card(cmd.card_id)
+        account = self.account(cmd.account)
+        at = self.clock()
+        card.unbind(account.id, audit=cmd.audit, at=at)
+        account.remove_card(card.id, audit=cmd.audit, at=at)
+        self.save(card, account)
+
+    @retry_on_conflict
+    def freeze(self, cmd: FreezeCard) -> None:
+        card = self.card(cmd.card_id)
+        card.freeze(cmd.reason, audit=cmd.audit, at=self.clock())
+        self.save(card)
+
+    @retry_on_conflict
+    def unfreeze(self, cmd: UnfreezeCard) -> None:
+        card = self.card(cmd.card_id)
+        card.unfreeze(audit=cmd.audit, at=self.clock())
+        self.save(card)
+
+    @retry_on_conflict
+    def cancel_card(self, cmd: CancelCard) -> None:
+        """Cancel for good: frees the family slots and the document (all in one save)."""
+        card = self.card(cmd.card_id)
+        at = self.clock()
+        card.cancel(cmd.reason, audit=cmd.audit, at=at)
+        changed: list[Aggregate] = [card]
+        for bound_account_id in list(card.accounts):
+            account = self._get(Account, bound_account_id)
+            account.remove_card(card.id, audit=cmd.audit, at=at)
+            changed.append(account)
+        if card.document is not None:
+            claim = self._get(
+                DocumentClaim, document_claim_id(self.config.lookup_key, card.document)
+            )
+            claim.release(card.id, audit=cmd.audit, at=at)
+            changed.append(claim)
+        self.save(*changed)
+
+    # -- clinic sessions and appointments ------------------------------------------
+
+    @retry_on_conflict
+    def publish_session(self, cmd: PublishSession) -> UUID:
+        """Publish a clinic session; its id follows from department, doctor, day, period."""
+        session_id = idempotent_uuid(
+            "session", f"{cmd.department}|{cmd.doctor}|{cmd.day.isoformat()}|{cmd.period.value}"
+        )
+        if self._find(ClinicSession, session_id) is not None:
+            raise SessionAlreadyPublished(session_id)
+        session = ClinicSession.publish(
+            session_id,
+            department=cmd.department,
+            doctor=cmd.doctor,
+            day=cmd.day,
+            period=cmd.period,
+            capacity=cmd.capacity,
+            audit=cmd.audit,
+            at=self.clock(),
+        )
+        self.save(session)
+        return session_id
+
+    @retry_on_conflict
+    def make_appointment(self, cmd: MakeAppointment) -> UUID:
+        """Book a place; never overbooked, never past, never before identity is complete."""
+        session = self.session(cmd.session_id)
+        if cmd.idempotency_key is not None:
+            appointment_id = idempotent_uuid(f"appointment|{cmd.session_id}", cmd.idempotency_key)
+            existing = session.appointments.get(appointment_id)
+            if existing is not None:
+                if existing.card_id != cmd.card_id:
+                    raise DuplicateAppointment(cmd.card_id, session.id)
+                return appointment_id
+        else:
+            appointment_id = uuid4()
+        card = self.card(cmd.card_id)
+        session.book(appointment_id, card, audit=cmd.audit, at=self.clock())
+        self.save(session)
+        return appointment_id
+
+    @retry_on_conflict
+    def cancel_appointment(self, cmd: CancelAppointment) -> None:
+        session = self.session(cmd.session_id)
+        session.cancel(cmd.appointment_id, cmd.reason, audit=cmd.audit, at=self.clock())
+        self.save(session)
+
+    @retry_on_conflict
+    def check_in_with_document(self, cmd: CheckInWithDocument) -> UUID:
+        """Triage check-in with the ID document; returns the appointment id."""
+        card_id = self.find_card_by_document(cmd.document)
+        if card_id is None:
+            raise AppointmentNotFound("no card holds this document")
+        session = self.session(cmd.session_id)
+        card = self.card(card_id)
+        appointment_id = session.check_in(
+            card, CheckInCredential.ID_CARD, audit=cmd.audit, at=self.clock()
+        )
+        self.save(session)
+        return appointment_id
+
+    # -- queries ----------------------------------------------------------------------
+
+    def card(self, card_id: UUID) -> HealthCard:
+        try:
+            return self._get(HealthCard, card_id)
+        except NotFound:
+            raise CardNotFound(card_id) from None
+
+    def session(self, session_id: UUID) -> ClinicSession:
+        try:
+            return self._get(ClinicSession, session_id)
+        except NotFound:
+            raise SessionNotFound(session_id) from None
+
+    def account(self, ref: AccountRef) -> Account:
+        found = self._find(Account, account_id(self.config.lookup_key, ref.kind, ref.identifier))
+        if found is None:
+            raise NotFound("no such account", field="account")
+        return found
+
+    def find_card_by_document(self, document: IdentityDocument) -> UUID | None:
+        """The card currently holding ``document``, if any (via its keyed-hash claim)."""
+        claim = self._find(DocumentClaim, document_claim_id(self.config.lookup_key, document))
+        return None if claim is None else claim.holder
+
+    def card_as_of(self, card_id: UUID, version: int) -> HealthCard:
+        """The card as it was at ``version`` (analysts' replay)."""
+        try:
+            card = self.repository.get(card_id, version=version, projector_func=HealthCard.project)
+        except AggregateNotFoundError:
+            raise CardNotFound(card_id) from None
+        if not isinstance(card, HealthCard):
+            raise CardNotFound(card_id)
+        return card
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _account_or_open(self, ref: AccountRef, cmd: BindCard, at: datetime) -> Account:
+        the_id = account_id(self.config.lookup_key, ref.kind, ref.identifier)
+        account = self._find(Account, the_id)
+        if account is None:
+            account = Account.open(
+                the_id, kind=ref.kind, identifier=ref.identifier, audit=cmd.audit, at=at
+            )
+        return account
+
+    def _get(self, cls: type[A], aggregate_id: UUID) -> A:
+        found = self._find(cls, aggregate_id)
+        if found is None:
+            raise NotFound(f"{cls.__name__} {aggregate_id} not found")
+        return found
+
+    def _find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            aggregate: Any = self.repository.get(aggregate_id, projector_func=cls.project)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(aggregate, cls):
+            raise NotFound(f"{aggregate_id} is not a {cls.__name__}")
+        return aggregate

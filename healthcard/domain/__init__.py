@@ -1,0 +1,1 @@
+"""Aggregates and value objects of the health card domain (pure: no I/O)."""

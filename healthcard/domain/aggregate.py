@@ -1,0 +1,127 @@
+"""A small event-sourced aggregate root that works with eventsourcing's Application.
+
+Why not ``eventsourcing.domain.Aggregate``: its created events store the aggregate
+class's import path (``originator_topic``), tying the log to code layout, and its
+declarative ``@event`` classes are generated at import time. Here events are
+explicit pydantic models with stable topics, and state changes live in ``@applies``
+handlers on the aggregate. The class satisfies what ``Application.save`` and
+``Repository.get(projector_func=...)`` need: ``id``, ``version``,
+``collect_events()`` and a projector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, ClassVar, Self, TypeVar
+from uuid import UUID
+
+from healthcard.domain.audit import Audit
+from healthcard.events.base import DomainEvent
+
+E = TypeVar("E", bound=DomainEvent)
+Handler = Callable[[Any, Any], None]
+
+
+def applies(
+    event_class: type[DomainEvent],
+) -> Callable[[Callable[[Any, E], None]], Callable[[Any, E], None]]:
+    """Mark a method as the state change for ``event_class``."""
+
+    def mark(method: Callable[[Any, E], None]) -> Callable[[Any, E], None]:
+        method.__applies__ = event_class  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class EventHistoryError(RuntimeError):
+    """Events do not form a valid history for the aggregate (a bug or a corrupt log)."""
+
+
+class Aggregate:
+    """Base class: holds id, version and pending events; routes events to handlers."""
+
+    _handlers: ClassVar[dict[type[DomainEvent], Handler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handlers = dict(cls._handlers)
+        for value in cls.__dict__.values():
+            event_class = getattr(value, "__applies__", None)
+            if event_class is not None:
+                handlers[event_class] = value
+        cls._handlers = handlers
+
+    def __init__(self, aggregate_id: UUID) -> None:
+        self._id = aggregate_id
+        self._version = 0
+        self._modified_on: datetime | None = None
+        self._pending_events: list[DomainEvent] = []
+
+    @property
+    def id(self) -> UUID:
+        return self._id
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self._version = value
+
+    @property
+    def modified_on(self) -> datetime | None:
+        return self._modified_on
+
+    def collect_events(self) -> list[DomainEvent]:
+        """Hand over the pending events (``Application.save`` calls this)."""
+        events, self._pending_events = self._pending_events, []
+        return events
+
+    @property
+    def pending_events(self) -> list[DomainEvent]:
+        return list(self._pending_events)
+
+    def _trigger(self, event_class: type[E], *, audit: Audit, at: datetime, **fields: Any) -> E:
+        event = event_class(
+            originator_id=self._id,
+            originator_version=self._version + 1,
+            timestamp=at,
+            audit=audit,
+            **fields,
+        )
+        self._apply(event)
+        self._pending_events.append(event)
+        return event
+
+    def _apply(self, event: DomainEvent) -> None:
+        if event.originator_id != self._id or event.originator_version != self._version + 1:
+            raise EventHistoryError(
+                f"event v{event.originator_version} of {event.originator_id} does not follow "
+                f"v{self._version} of {self._id}"
+            )
+        try:
+            handler = self._handlers[type(event)]
+        except KeyError:
+            raise EventHistoryError(
+                f"{type(self).__name__} has no handler for {type(event).__name__}"
+            ) from None
+        handler(self, event)
+        self._version = event.originator_version
+        self._modified_on = event.timestamp
+
+    @classmethod
+    def project(cls, aggregate: Self | None, events: Iterable[Any]) -> Self | None:
+        """Projector for ``Repository.get``: fold events into (a copy of) the aggregate."""
+        for event in events:
+            if aggregate is None:
+                aggregate = cls.__new__(cls)
+                Aggregate.__init__(aggregate, event.originator_id)
+                aggregate._blank()
+            aggregate._apply(event)
+        return aggregate
+
+    def _blank(self) -> None:
+        """Set the state a new aggregate has before its first event."""

@@ -1,0 +1,217 @@
+"""Domain errors: one hierarchy, each with a stable machine-readable code.
+
+Why a hierarchy with codes: an embedding app maps errors to its own messages and
+HTTP statuses by ``code``, which never changes, while the English message may be
+improved. Messages name fields and identifiers the library created (card ids,
+session ids), never personal data (names, document numbers, phones).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from uuid import UUID
+
+
+class HealthCardError(Exception):
+    """Base of every error this library raises on purpose."""
+
+    code: ClassVar[str] = "healthcard_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str | None]:
+        """A JSON-friendly form for APIs and logs (it holds no personal data)."""
+        return {"code": self.code, "field": self.field, "message": self.message}
+
+
+class InvalidInput(HealthCardError):
+    """A command or value failed validation at the boundary; nothing was written.
+
+    Not a ``ValueError`` on purpose: pydantic would wrap a ``ValueError`` raised
+    inside validation into its own error (with the input in its text).
+    """
+
+    code = "invalid_input"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"invalid value for field '{field}': {reason}", field=field)
+        self.reason = reason
+
+
+class NotFound(HealthCardError, LookupError):
+    """A referenced aggregate does not exist."""
+
+    code = "not_found"
+
+
+class CardNotFound(NotFound):
+    code = "card_not_found"
+
+    def __init__(self, card_id: UUID | None = None, *, field: str = "card_id") -> None:
+        what = f"card {card_id}" if card_id else "no card matches the credential"
+        super().__init__(f"{what} not found" if card_id else what, field=field)
+        self.card_id = card_id
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+
+    def __init__(self, session_id: UUID) -> None:
+        super().__init__(f"clinic session {session_id} not found", field="session_id")
+        self.session_id = session_id
+
+
+class AppointmentNotFound(NotFound):
+    code = "appointment_not_found"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="appointment_id")
+
+
+class RuleViolation(HealthCardError):
+    """A command was well-formed but a lifecycle rule refuses it."""
+
+    code = "rule_violation"
+
+
+class CardNotActive(RuleViolation):
+    """The card is frozen or cancelled, so the command is refused."""
+
+    code = "card_not_active"
+
+    def __init__(self, card_id: UUID, status: str) -> None:
+        super().__init__(f"card {card_id} is {status}", field="card_id")
+        self.card_id = card_id
+        self.status = status
+
+
+class InvalidStatusChange(RuleViolation):
+    code = "invalid_status_change"
+
+    def __init__(self, card_id: UUID, status: str, wanted: str) -> None:
+        super().__init__(f"card {card_id} is {status}: cannot {wanted}", field="status")
+
+
+class IdentityIncomplete(RuleViolation):
+    """Seed: 'the first time you make an appointment you must improve your identity'."""
+
+    code = "identity_incomplete"
+
+    def __init__(self, card_id: UUID) -> None:
+        super().__init__(
+            f"card {card_id} is temporary: complete identity before booking",
+            field="card_id",
+        )
+        self.card_id = card_id
+
+
+class IdentityAlreadyCompleted(RuleViolation):
+    code = "identity_already_completed"
+
+    def __init__(self, card_id: UUID) -> None:
+        super().__init__(f"card {card_id} already has a verified identity", field="document")
+
+
+class DocumentAlreadyRegistered(RuleViolation):
+    """One person, one card: the document already belongs to another card."""
+
+    code = "document_already_registered"
+
+    def __init__(self, existing_card_id: UUID) -> None:
+        super().__init__(
+            f"this identity document is already registered to card {existing_card_id}",
+            field="document",
+        )
+        self.existing_card_id = existing_card_id
+
+
+class IdentityMismatch(RuleViolation):
+    """The stated sex or birth date contradicts the resident ID number."""
+
+    code = "identity_mismatch"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"field '{field}' does not match the document number", field=field)
+
+
+class FamilyCapReached(RuleViolation):
+    code = "family_cap_reached"
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"the account already holds {cap} cards (the cap)", field="account")
+        self.cap = cap
+
+
+class AlreadyBound(RuleViolation):
+    code = "already_bound"
+
+    def __init__(self, card_id: UUID) -> None:
+        super().__init__(f"card {card_id} is already bound to this account", field="account")
+
+
+class NotBound(RuleViolation):
+    code = "not_bound"
+
+    def __init__(self, card_id: UUID) -> None:
+        super().__init__(f"card {card_id} is not bound to this account", field="account")
+
+
+class SessionAlreadyPublished(RuleViolation):
+    code = "session_already_published"
+
+    def __init__(self, session_id: UUID) -> None:
+        super().__init__(f"clinic session {session_id} is already published", field="session")
+        self.session_id = session_id
+
+
+class SessionFull(RuleViolation):
+    code = "session_full"
+
+    def __init__(self, session_id: UUID, capacity: int) -> None:
+        super().__init__(
+            f"clinic session {session_id} is full ({capacity} places)", field="session_id"
+        )
+        self.session_id = session_id
+
+
+class AppointmentInPast(RuleViolation):
+    code = "appointment_in_past"
+
+    def __init__(self, field: str = "date") -> None:
+        super().__init__("the clinic session's date is in the past", field=field)
+
+
+class DuplicateAppointment(RuleViolation):
+    code = "duplicate_appointment"
+
+    def __init__(self, card_id: UUID, session_id: UUID) -> None:
+        super().__init__(
+            f"card {card_id} already holds an appointment in session {session_id}",
+            field="card_id",
+        )
+
+
+class AppointmentNotActive(RuleViolation):
+    code = "appointment_not_active"
+
+    def __init__(self, appointment_id: UUID, status: str) -> None:
+        super().__init__(f"appointment {appointment_id} is {status}", field="appointment_id")
+        self.status = status
+
+
+class CheckInNotOpen(RuleViolation):
+    """Check-in happens at the triage desk on the session's own date only."""
+
+    code = "check_in_not_open"
+
+    def __init__(self) -> None:
+        super().__init__("check-in is only possible on the session's date", field="at")
+
+
+class ConcurrencyConflict(HealthCardError):
+    """Retries on optimistic-concurrency conflicts were exhausted; nothing was written."""
+
+    code = "concurrency_conflict"

@@ -1,0 +1,121 @@
+"""Identity documents (CV02.01.101), sex (GB/T 2261.1) and person names.
+
+Why python-stdnum: the resident ID's checksum (ISO 7064 MOD 11-2) and embedded
+birth date are validated by a well-kept library rather than by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, model_validator
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumError
+
+from healthcard.domain.boundary import BoundaryModel
+from healthcard.domain.personal import Personal
+
+
+class DocumentType(StrEnum):
+    """Identity document types of the national data element CV02.01.101."""
+
+    RESIDENT_ID = "01"
+    HOUSEHOLD_REGISTER = "02"
+    PASSPORT = "03"
+    OFFICER_ID = "04"
+    DRIVING_LICENCE = "05"
+    HK_MACAU_PERMIT = "06"
+    TAIWAN_PERMIT = "07"
+    OTHER = "99"
+
+
+class Sex(StrEnum):
+    """GB/T 2261.1 sex codes."""
+
+    UNKNOWN = "0"
+    MALE = "1"
+    FEMALE = "2"
+    UNSPECIFIED = "9"
+
+
+_GENERIC_DOCUMENT = re.compile(r"^[A-Z0-9]{5,30}$")
+_PASSPORT = re.compile(r"^[A-Z0-9]{5,17}$")
+_HK_MACAU = re.compile(r"^[HMCT][0-9A-Z]{8,10}$")
+_TAIWAN = re.compile(r"^[0-9A-Z]{8,10}$")
+
+
+def normalise_document_number(document_type: DocumentType, number: str) -> str:
+    """Validate ``number`` for ``document_type`` and return its canonical form.
+
+    Raises ``ValueError`` with a reason that never repeats the number.
+    """
+    compact = number.strip().replace(" ", "").upper()
+    if document_type is DocumentType.RESIDENT_ID:
+        return _resident_id(compact)
+    pattern = {
+        DocumentType.PASSPORT: _PASSPORT,
+        DocumentType.HK_MACAU_PERMIT: _HK_MACAU,
+        DocumentType.TAIWAN_PERMIT: _TAIWAN,
+    }.get(document_type, _GENERIC_DOCUMENT)
+    if not pattern.fullmatch(compact):
+        raise ValueError(f"not a valid number for document type {document_type.value}")
+    return compact
+
+
+def _resident_id(compact: str) -> str:
+    # 18-character resident IDs, including the 2023 foreign permanent residence ID
+    # (first digit 9), share the checksum and birth-date layout that stdnum checks.
+    if len(compact) != 18:
+        raise ValueError("a resident ID has 18 characters")
+    try:
+        return str(ric.validate(compact))
+    except StdnumError as exc:
+        raise ValueError(f"resident ID rejected: {type(exc).__name__}") from None
+
+
+def resident_id_birth_date(number: str) -> date:
+    """Birth date encoded in a valid resident ID number."""
+    return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+
+
+def resident_id_sex(number: str) -> Sex:
+    """Sex encoded in a valid resident ID number (17th digit odd = male)."""
+    return Sex.MALE if int(number[16]) % 2 == 1 else Sex.FEMALE
+
+
+def _check_name(value: str) -> str:
+    name = unicodedata.normalize("NFC", value.strip())
+    if not 1 <= len(name) <= 50:
+        raise ValueError("a name has 1 to 50 characters")
+    for char in name:
+        category = unicodedata.category(char)
+        if char in "·. -'" or category.startswith("L") or category == "Mn":
+            continue
+        raise ValueError("a name holds letters, spaces, '·', '.', '-' and apostrophes only")
+    return name
+
+
+PersonName = Annotated[str, AfterValidator(_check_name), Personal]
+"""A person's name: Chinese (with ``·`` for minority names) or Latin letters."""
+
+
+class IdentityDocument(BoundaryModel):
+    """A document type and its validated, canonical number (a value object)."""
+
+    type: DocumentType
+    number: Annotated[str, Personal]
+
+    @model_validator(mode="after")
+    def _valid_number(self) -> IdentityDocument:
+        canonical = normalise_document_number(self.type, self.number)
+        if canonical != self.number:
+            object.__setattr__(self, "number", canonical)
+        return self
+
+    def key(self) -> str:
+        """The string that identifies the document for the one-card-per-person rule."""
+        return f"{self.type.value}|{self.number}"

@@ -1,0 +1,80 @@
+"""Events of the HealthCard aggregate (lifecycle steps 1-3 and 7)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from healthcard.domain.audit import Code
+from healthcard.domain.card_values import IssuerMode, PhotoRef
+from healthcard.domain.identity import IdentityDocument, PersonName, Sex
+from healthcard.domain.personal import Personal
+from healthcard.domain.phone import CnMobile
+from healthcard.domain.relation import Relation
+from healthcard.events.base import DomainEvent
+
+HexId = Annotated[str, Personal]
+
+
+class CardEvent(DomainEvent):
+    """Base of the card's events (no topic of its own)."""
+
+
+class Registered(CardEvent):
+    """A card was registered through a channel; it is temporary until identity completes."""
+
+    TOPIC = "healthcard.card.Registered"
+
+    issuer_mode: IssuerMode
+    name: PersonName
+    phone: Annotated[CnMobile | None, Personal] = None
+    photo: Annotated[PhotoRef | None, Personal] = None
+    volunteer: Code | None = None
+
+
+class IdentityCompleted(CardEvent):
+    """A verified identity document made the card formal and gave it its EHC ID."""
+
+    TOPIC = "healthcard.card.IdentityCompleted"
+
+    document: Annotated[IdentityDocument, Personal]
+    name: PersonName
+    sex: Sex
+    birth_date: Annotated[date, Personal]
+    verified_by: Code
+    main_index_id: HexId
+    ehc_id: HexId
+
+
+class Bound(CardEvent):
+    """The card was bound to a mobile account (account ids are keyed hashes)."""
+
+    TOPIC = "healthcard.card.Bound"
+
+    account_id: UUID
+    relation: Relation
+
+
+class Unbound(CardEvent):
+    TOPIC = "healthcard.card.Unbound"
+
+    account_id: UUID
+
+
+class Frozen(CardEvent):
+    TOPIC = "healthcard.card.Frozen"
+
+    reason: Code
+
+
+class Unfrozen(CardEvent):
+    TOPIC = "healthcard.card.Unfrozen"
+
+
+class Cancelled(CardEvent):
+    """The card was cancelled for good; its document may be registered again."""
+
+    TOPIC = "healthcard.card.Cancelled"
+
+    reason: Code

@@ -1,0 +1,1 @@
+"""QR codes and national identifiers of the electronic health card."""

@@ -1,0 +1,1 @@
+"""Test kit for embedders: Hypothesis strategies, state machine, given/when/then."""
