@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Self, TypeVar
 from uuid import UUID
 
 from healthcard.domain.audit import Audit
+from healthcard.domain.boundary import TRUSTED_CONTEXT
 from healthcard.events.base import DomainEvent
 
 E = TypeVar("E", bound=DomainEvent)
@@ -85,12 +86,16 @@ class Aggregate:
         return list(self._pending_events)
 
     def _trigger(self, event_class: type[E], *, audit: Audit, at: datetime, **fields: Any) -> E:
-        event = event_class(
-            originator_id=self._id,
-            originator_version=self._version + 1,
-            timestamp=at,
-            audit=audit,
-            **fields,
+        # Values come from validated commands: check shapes, not rules, again.
+        event = event_class.model_validate(
+            {
+                "originator_id": self._id,
+                "originator_version": self._version + 1,
+                "timestamp": at,
+                "audit": audit,
+                **fields,
+            },
+            context=TRUSTED_CONTEXT,
         )
         self._apply(event)
         self._pending_events.append(event)

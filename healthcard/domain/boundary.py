@@ -13,11 +13,30 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     model_validator,
 )
 
 from healthcard.domain.errors import InvalidInput
+
+TRUSTED = "healthcard.trusted"
+"""Validation context key: the values were validated at the boundary already.
+
+Why: stored events must decode forever, even after a validation rule tightens
+(a new area code list, a stricter name rule), and re-validating an ID number or a
+phone on every replay is pure cost. Decoding and event construction from validated
+value objects pass ``context=TRUSTED_CONTEXT``; domain validators then only check
+shapes and types.
+"""
+
+TRUSTED_CONTEXT = {TRUSTED: True}
+
+
+def is_trusted(info: ValidationInfo) -> bool:
+    """True when validating values that already passed the boundary."""
+    context = info.context
+    return isinstance(context, dict) and bool(context.get(TRUSTED))
 
 
 def invalid_input_from(error: ValidationError) -> InvalidInput:

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ValidationInfo
 
+from healthcard.domain.boundary import is_trusted
 from healthcard.domain.personal import Personal
 
 _MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
@@ -31,4 +32,8 @@ def normalise_cn_mobile(value: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-CnMobile = Annotated[str, AfterValidator(normalise_cn_mobile), Personal]
+def _validate_cn_mobile(value: str, info: ValidationInfo) -> str:
+    return value if is_trusted(info) else normalise_cn_mobile(value)
+
+
+CnMobile = Annotated[str, AfterValidator(_validate_cn_mobile), Personal]

@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from healthcard.domain.boundary import TRUSTED_CONTEXT
 from healthcard.events.base import DomainEvent, resolve_topic, topic_of
 
 CLASS_VERSION_KEY = "class_version"
@@ -71,7 +72,7 @@ def event_from_state(
     state = upcast(cls, state)
     state["originator_id"] = originator_id
     state["originator_version"] = version
-    return cls.model_validate(state)
+    return cls.model_validate(state, context=TRUSTED_CONTEXT)
 
 
 class PydanticMapper(Mapper[UUID]):
