@@ -1,0 +1,173 @@
+"""The ``healthcard`` command line (typer): ``demo``, ``version``, and more to come.
+
+Why every command goes through ``exits_on_domain_error``: a refused command is a
+normal outcome for an operator, not a crash, so a ``HealthCardError`` reaching
+the CLI prints ``error[<code>]: <message>`` (codes are stable, messages hold no
+personal data) and exits with status 2 instead of a traceback. Add new commands
+with ``@app.command()`` above ``@exits_on_domain_error``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from healthcard import HealthCardApp, HealthCardConfig, __version__
+from healthcard.domain.errors import HealthCardError
+from healthcard.persistence import sqlite_env
+from healthcard.simulation import DAY_START, MIN_CARDS, HospitalDay
+from healthcard.simulation.day import Progress as ProgressCallback
+from healthcard.simulation.hospital import HOSPITAL
+from healthcard.simulation.render import render_report
+from healthcard.testing.clock import FakeClock
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEMO_DB = "healthcard-demo.sqlite3"
+PROGRESS_FROM = 200
+"""Show a progress bar (on stderr) from this many cards on."""
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+app = typer.Typer(
+    name="healthcard",
+    help="Resident electronic health cards (Sichuan): event-sourced, with a demo.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def exits_on_domain_error(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a ``HealthCardError`` into ``error[code]: message`` on stderr and exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except HealthCardError as error:
+            typer.echo(f"error[{error.code}]: {error.message}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command()
+def version() -> None:
+    """Print the library version."""
+    typer.echo(f"healthcard {__version__}")
+
+
+@app.command()
+@exits_on_domain_error
+def demo(
+    db: Annotated[
+        Path,
+        typer.Option(
+            help="SQLite file for the day's event log. An existing file is deleted first: "
+            "one run is one simulated day, so every run starts a fresh log.",
+            dir_okay=False,
+        ),
+    ] = Path(DEMO_DB),
+    cards: Annotated[
+        int, typer.Option(help="How many residents register.", min=MIN_CARDS, max=100_000)
+    ] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation: same seed, same log.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder to write summary.json into (created if needed).", file_okay=False
+        ),
+    ] = None,
+) -> None:
+    """Simulate a day at a Sichuan hospital on SQLite and print what happened.
+
+    Residents register through every channel (WeChat official account, kiosk with or
+    without a volunteer, window, app), most identities are verified, families bind
+    their cards under the cap, patients book clinic sessions and check in at triage.
+    Refusals (temporary card, full session, family cap) are shown by error code.
+    The day is deterministic for a seed; all people are synthetic and shown masked.
+    The demo uses the public test-mode keys.
+    """
+    console = Console()
+    if _remove_old_log(db):
+        console.print(
+            f"Deleted the existing {db}: one run is one simulated day, starting a fresh log.",
+            markup=False,
+            highlight=False,
+        )
+    started = time.perf_counter()
+    clock = FakeClock(DAY_START)
+    health = HealthCardApp(sqlite_env(db), clock=clock, config=HealthCardConfig())
+    try:
+        day = HospitalDay(health, clock, seed=seed, cards=cards)
+        with _progress(cards, day.plan.steps) as advance:
+            report = day.run(advance)
+    finally:
+        health.close()
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"Simulated {report.day.isoformat()} at hospital {HOSPITAL}: "
+        f"{cards} cards, seed {seed}, log in {db} ({elapsed:.2f} s)",
+        markup=False,
+        highlight=False,
+    )
+    render_report(console, report)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        summary = out / "summary.json"
+        text = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
+        summary.write_text(text + "\n", encoding="utf-8")
+        console.print(f"Summary written to {summary}", markup=False, highlight=False)
+
+
+def _remove_old_log(db: Path) -> bool:
+    """Delete a previous demo log (and its WAL files); refuse anything not SQLite."""
+    if not db.exists():
+        return False
+    if db.is_dir():
+        raise typer.BadParameter(f"{db} is a folder", param_hint="--db")
+    with db.open("rb") as file:
+        header = file.read(len(SQLITE_HEADER))
+    if header and header != SQLITE_HEADER:
+        raise typer.BadParameter(
+            f"{db} exists and is not a SQLite database; not deleting it", param_hint="--db"
+        )
+    for suffix in ("-wal", "-shm", "-journal"):
+        db.with_name(db.name + suffix).unlink(missing_ok=True)
+    db.unlink()
+    return True
+
+
+@contextmanager
+def _progress(cards: int, steps: int) -> Iterator[ProgressCallback | None]:
+    """A transient progress bar on stderr for big days; none for small ones."""
+    if cards < PROGRESS_FROM:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("simulating", total=steps)
+
+        def advance(phase: str, done: int) -> None:
+            bar.update(task, advance=done, description=phase)
+
+        yield advance
+
+
+def main() -> None:
+    """Entry point of the ``healthcard`` console script."""
+    app()

@@ -1,0 +1,237 @@
+"""The simulated hospital day: deterministic, complete, and within the rules."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from typing import Any, cast
+from uuid import UUID
+
+import pytest
+
+from healthcard import HealthCardApp, HealthCardConfig
+from healthcard.domain.audit import Channel
+from healthcard.domain.identity import (
+    IdentityDocument,
+    resident_id_birth_date,
+    resident_id_sex,
+)
+from healthcard.domain.phone import normalise_cn_mobile
+from healthcard.domain.relation import Relation
+from healthcard.events.base import DomainEvent
+from healthcard.events.card import Registered
+from healthcard.persistence import memory_env
+from healthcard.simulation import DAY_START, HospitalDay, plan_day, simulate_day
+from healthcard.simulation.people import PeopleFactory
+from healthcard.simulation.plan import REGISTRATION_CHANNELS
+from healthcard.simulation.report import DayReport
+from healthcard.testing.clock import FakeClock
+
+DAY = DAY_START.date()
+REGISTERED = "healthcard.card.Registered"
+
+
+def _run(seed: int, cards: int) -> tuple[HealthCardApp, DayReport]:
+    clock = FakeClock(DAY_START)
+    app = HealthCardApp(memory_env(), clock=clock, config=HealthCardConfig())
+    return app, simulate_day(app, clock, seed=seed, cards=cards)
+
+
+def _log(app: HealthCardApp) -> list[DomainEvent]:
+    notifications = app.recorder.select_notifications(1, 1_000_000)
+    events = [app.mapper.to_domain_event(notification) for notification in notifications]
+    assert all(isinstance(event, DomainEvent) for event in events)
+    return cast(list[DomainEvent], events)
+
+
+def _card_ids(app: HealthCardApp) -> list[UUID]:
+    return [event.originator_id for event in _log(app) if isinstance(event, Registered)]
+
+
+@pytest.fixture(scope="module")
+def day40() -> Iterator[tuple[HealthCardApp, DayReport]]:
+    app, report = _run(seed=7, cards=40)
+    yield app, report
+    app.close()
+
+
+# -- determinism ---------------------------------------------------------------------
+
+
+def _state(aggregate: Any) -> dict[str, Any]:
+    return dict(vars(aggregate))
+
+
+def test_same_seed_gives_the_same_log_and_states(day40: tuple[HealthCardApp, DayReport]) -> None:
+    first, first_report = day40
+    second, second_report = _run(seed=7, cards=40)
+    try:
+        first_log, second_log = _log(first), _log(second)
+        assert [e.TOPIC for e in first_log] == [e.TOPIC for e in second_log]
+        # every id (cards, appointments, accounts, correlation ids) and every time
+        assert [e.model_dump() for e in first_log] == [e.model_dump() for e in second_log]
+        for card_id in _card_ids(first):
+            assert _state(first.card(card_id)) == _state(second.card(card_id))
+        sessions = [e.originator_id for e in first_log if e.TOPIC.endswith("Published")]
+        for session_id in sessions:
+            assert _state(first.session(session_id)) == _state(second.session(session_id))
+        assert first_report.to_json() == second_report.to_json()
+    finally:
+        second.close()
+
+
+def test_another_seed_gives_another_day(day40: tuple[HealthCardApp, DayReport]) -> None:
+    first, _ = day40
+    other, _ = _run(seed=8, cards=40)
+    try:
+        assert [e.model_dump() for e in _log(first)] != [e.model_dump() for e in _log(other)]
+        assert not set(_card_ids(first)) & set(_card_ids(other))
+    finally:
+        other.close()
+
+
+# -- what the day contains -----------------------------------------------------------
+
+
+def test_every_channel_registers_with_photo_and_phone(
+    day40: tuple[HealthCardApp, DayReport],
+) -> None:
+    app, report = day40
+    registered = [e for e in _log(app) if isinstance(e, Registered)]
+    channels = Counter(e.audit.channel for e in registered)
+    assert set(channels) == set(REGISTRATION_CHANNELS)
+    assert report.registrations_by_channel == {c.value: channels[c] for c in REGISTRATION_CHANNELS}
+    assistants = [e for e in registered if e.volunteer is not None]
+    assert assistants
+    assert all(e.audit.channel is Channel.KIOSK for e in assistants)
+    assert report.volunteer_assisted == len(assistants)
+    assert all(e.photo is not None and e.phone is not None for e in registered)
+
+
+def test_most_cards_become_formal_some_stay_temporary(
+    day40: tuple[HealthCardApp, DayReport],
+) -> None:
+    app, report = day40
+    cards = [app.card(card_id) for card_id in _card_ids(app)]
+    formal = [card for card in cards if card.is_formal]
+    assert report.formal == len(formal) > len(cards) // 2
+    assert report.temporary == len(cards) - len(formal) >= 1
+    assert all(card.verified_by and card.verified_by.startswith("C51") for card in formal)
+
+
+@pytest.mark.parametrize(("seed", "cards"), [(0, 10), (1, 10), (2, 17), (3, 25), (7, 40)])
+def test_each_kind_of_refusal_happens(seed: int, cards: int) -> None:
+    app, report = _run(seed=seed, cards=cards)
+    try:
+        codes = report.refusals_by_code
+        assert codes.get("identity_incomplete", 0) >= 1
+        assert codes.get("session_full", 0) >= 1
+        assert codes.get("family_cap_reached", 0) >= 1
+        # the refused binding hit a real cap: some account holds exactly cap cards
+        held = Counter(e.originator_id for e in _log(app) if e.TOPIC.endswith("CardAdded"))
+        assert max(held.values()) == app.config.family_cap
+    finally:
+        app.close()
+
+
+def test_no_session_is_overbooked_and_one_is_full(
+    day40: tuple[HealthCardApp, DayReport],
+) -> None:
+    app, report = day40
+    log = _log(app)
+    made = Counter(e.originator_id for e in log if e.TOPIC.endswith("AppointmentMade"))
+    published = [e.originator_id for e in log if e.TOPIC.endswith("Published")]
+    assert len({s.department for s in report.sessions}) == 4
+    assert {s.period.value for s in report.sessions} == {"morning", "afternoon"}
+    for session_id in published:
+        session = app.session(session_id)
+        assert made[session_id] == session.booked <= session.capacity
+    assert any(app.session(sid).remaining == 0 for sid in published)
+
+
+def test_check_ins_come_later_the_same_day_for_most_patients(
+    day40: tuple[HealthCardApp, DayReport],
+) -> None:
+    app, report = day40
+    log = _log(app)
+    booked_at = {e.originator_id: e.timestamp for e in log if e.TOPIC.endswith("AppointmentMade")}
+    check_ins = [e for e in log if e.TOPIC.endswith("CheckedIn")]
+    assert report.check_ins == len(check_ins) > report.appointments_made // 2
+    for event in check_ins:
+        assert event.timestamp.date() == DAY
+        assert event.timestamp > booked_at[event.originator_id]
+        assert event.audit.channel is Channel.TRIAGE_DESK
+
+
+def test_the_fake_clock_runs_through_one_day(day40: tuple[HealthCardApp, DayReport]) -> None:
+    app, _ = day40
+    times = [e.timestamp for e in _log(app)]
+    assert times == sorted(times)
+    assert times[0] >= DAY_START
+    assert times[-1].date() == DAY
+
+
+def test_progress_reports_exactly_the_planned_steps() -> None:
+    clock = FakeClock(DAY_START)
+    app = HealthCardApp(memory_env(), clock=clock, config=HealthCardConfig())
+    try:
+        day = HospitalDay(app, clock, seed=3, cards=30)
+        done: Counter[str] = Counter()
+        day.run(lambda phase, steps: done.update({phase: steps}))
+        assert sum(done.values()) == day.plan.steps
+        assert {"registering", "binding", "booking", "triage check-in"} <= set(done)
+    finally:
+        app.close()
+
+
+def test_too_few_cards_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 10"):
+        plan_day(random.Random(0), cards=9, day=DAY, family_cap=5)
+
+
+# -- synthetic people ------------------------------------------------------------------
+
+
+def test_residents_are_valid_distinct_and_consistent() -> None:
+    people = PeopleFactory(random.Random(42), DAY)
+    households = [people.household(size) for size in (1, 2, 3, 4, 5, 6) * 20]
+    residents = [m.resident for h in households for m in h.members]
+    numbers = [r.document.number for r in residents]
+    assert len(set(numbers)) == len(numbers)
+    for resident in residents:
+        again = IdentityDocument(type=resident.document.type, number=resident.document.number)
+        assert again == resident.document
+        assert resident_id_birth_date(resident.document.number) == resident.birth_date
+        assert resident_id_sex(resident.document.number) is resident.sex
+        assert resident.birth_date <= DAY
+        assert normalise_cn_mobile(resident.phone) == resident.phone
+        assert 2 <= len(resident.name) <= 4
+    holder_phones = [h.holder.phone for h in households]
+    assert len(set(holder_phones)) == len(holder_phones)
+
+
+def test_a_family_of_six_has_the_gb_t_4761_relations() -> None:
+    people = PeopleFactory(random.Random(1), DAY)
+    family = people.household(6)
+    assert [m.relation for m in family.members] == [
+        Relation.SELF,
+        Relation.SPOUSE,
+        Relation.SON,
+        Relation.DAUGHTER,
+        Relation.FATHER,
+        Relation.MOTHER,
+    ]
+    holder, children = family.holder, [m.resident for m in family.members[2:4]]
+    assert all(child.phone == holder.phone for child in children)
+    assert all(child.birth_date > holder.birth_date for child in children)
+
+
+def test_same_seed_same_people() -> None:
+    def names(seed: int) -> list[str]:
+        people = PeopleFactory(random.Random(seed), date(2026, 11, 25))
+        return [m.resident.name for m in people.household(6).members]
+
+    assert names(5) == names(5)
+    assert names(5) != names(6)
