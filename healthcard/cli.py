@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from healthcard import HealthCardApp, HealthCardConfig, __version__
 from healthcard.domain.errors import HealthCardError
-from healthcard.persistence import sqlite_env
+from healthcard.persistence import key_file_for, local_sqlite_env
 from healthcard.simulation import DAY_START, MIN_CARDS, HospitalDay
 from healthcard.simulation.day import Progress as ProgressCallback
 from healthcard.simulation.hospital import HOSPITAL
@@ -95,7 +95,8 @@ def demo(
     their cards under the cap, patients book clinic sessions and check in at triage.
     Refusals (temporary card, full session, family cap) are shown by error code.
     The day is deterministic for a seed; all people are synthetic and shown masked.
-    The demo uses the public test-mode keys.
+    The demo uses the public test-mode keys; the log is encrypted at rest with a key
+    written beside it (<db>.key, mode 0600) so later commands can open it.
     """
     console = Console()
     if _remove_old_log(db):
@@ -106,7 +107,9 @@ def demo(
         )
     started = time.perf_counter()
     clock = FakeClock(DAY_START)
-    health = HealthCardApp(sqlite_env(db), clock=clock, config=HealthCardConfig())
+    health = HealthCardApp(
+        local_sqlite_env(db, create_key=True), clock=clock, config=HealthCardConfig()
+    )
     try:
         day = HospitalDay(health, clock, seed=seed, cards=cards)
         with _progress(cards, day.plan.steps) as advance:
@@ -143,6 +146,7 @@ def _remove_old_log(db: Path) -> bool:
         )
     for suffix in ("-wal", "-shm", "-journal"):
         db.with_name(db.name + suffix).unlink(missing_ok=True)
+    key_file_for(db).unlink(missing_ok=True)
     db.unlink()
     return True
 

@@ -8,6 +8,7 @@ SQLite tables are not prefixed per application, so keep one application per file
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 def memory_env() -> dict[str, str]:
@@ -40,4 +41,38 @@ def postgres_env(
     }
     if schema:
         env["POSTGRES_SCHEMA"] = schema
+    return env
+
+
+def key_file_for(db: str | os.PathLike[str]) -> Path:
+    """Where a local tool keeps the at-rest key of a SQLite file: ``<db>.key``."""
+    return Path(f"{os.fspath(db)}.key")
+
+
+def local_sqlite_env(
+    db: str | os.PathLike[str], *, create_key: bool = False
+) -> dict[str, str]:
+    """SQLite env for the CLI: encrypted at rest when ``<db>.key`` exists (or is created).
+
+    Why a key file: the demo writes an encrypted log and later commands (read models,
+    analytics, audit) must open it. A key beside the data protects nothing against
+    someone who copies the folder; production apps pass ``CIPHER_KEY`` from a secret
+    store instead. The file is created with mode 0600.
+    """
+    env = sqlite_env(db)
+    key_file = key_file_for(db)
+    if create_key and not key_file.exists():
+        from eventsourcing.cryptography import AESCipher
+
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(AESCipher.create_key(32) + "\n")
+    if key_file.exists():
+        env.update(
+            {
+                "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+                "CIPHER_KEY": key_file.read_text(encoding="ascii").strip(),
+                "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+            }
+        )
     return env

@@ -19,7 +19,7 @@ from healthcard.cli import _progress, app, exits_on_domain_error
 from healthcard.domain.errors import FamilyCapReached
 from healthcard.events.card import Registered
 from healthcard.events.session import SessionPublished
-from healthcard.persistence import sqlite_env
+from healthcard.persistence import key_file_for, local_sqlite_env
 
 TITLES = (
     "Events written by topic",
@@ -35,7 +35,7 @@ ARGS = ["demo", "--cards", "30", "--seed", "1"]
 
 def _db_facts(db: Path) -> dict[str, Any]:
     """Figures read independently from the event log, and the personal data it holds."""
-    store = HealthCardApp(sqlite_env(db))
+    store = HealthCardApp(local_sqlite_env(db))
     try:
         notifications = store.recorder.select_notifications(1, 1_000_000)
         topics = Counter(n.topic for n in notifications)
@@ -199,3 +199,20 @@ def test_progress_bar_only_for_big_days(cards: int, shown: bool) -> None:
         assert (advance is not None) is shown
         if advance is not None:
             advance("registering", 10)
+
+
+def test_demo_log_is_encrypted_at_rest_with_a_private_key_file(tmp_path: Path) -> None:
+    db = tmp_path / "day.sqlite3"
+    result = CliRunner().invoke(app, [*ARGS, "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    key_file = key_file_for(db)
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    facts = _db_facts(db)
+    raw = b"".join(
+        Path(f"{db}{suffix}").read_bytes()
+        for suffix in ("", "-wal")
+        if Path(f"{db}{suffix}").exists()
+    )
+    assert b'"audit"' not in raw  # the event states are ciphertext
+    leaked = [value for value in facts["personal"] if value.encode() in raw]
+    assert leaked == []
