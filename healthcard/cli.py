@@ -14,14 +14,18 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
+from uuid import UUID
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from healthcard import HealthCardApp, HealthCardConfig, __version__
+from healthcard.audit_trail import audit_trail
 from healthcard.domain.errors import HealthCardError
 from healthcard.persistence import key_file_for, local_sqlite_env
 from healthcard.simulation import DAY_START, MIN_CARDS, HospitalDay
@@ -130,6 +134,46 @@ def demo(
         text = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
         summary.write_text(text + "\n", encoding="utf-8")
         console.print(f"Summary written to {summary}", markup=False, highlight=False)
+
+
+@app.command()
+@exits_on_domain_error
+def audit(
+    card: Annotated[str, typer.Argument(help="The card id (a UUID).")],
+    db: Annotated[
+        Path, typer.Option(help="SQLite event log.", exists=True, dir_okay=False)
+    ] = Path(DEMO_DB),
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines for scripts.")] = False,
+) -> None:
+    """List who did what to a card, through which channel and institution."""
+    try:
+        card_id = UUID(card)
+    except ValueError:
+        raise typer.BadParameter("not a UUID", param_hint="CARD") from None
+    health = HealthCardApp(local_sqlite_env(db))
+    try:
+        health.card(card_id)  # CardNotFound -> error[card_not_found], exit 2
+        entries = audit_trail(health, card_id)
+    finally:
+        health.close()
+    if as_json:
+        for entry in entries:
+            row = {k: str(v) if not isinstance(v, int) else v for k, v in asdict(entry).items()}
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    table = Table(title=f"Audit trail of card {card_id}")
+    for column in ("time", "what", "actor", "channel", "institution", "correlation"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        table.add_row(
+            entry.at.isoformat(timespec="seconds"),
+            entry.what,
+            entry.actor,
+            entry.channel,
+            entry.institution,
+            str(entry.correlation_id)[:8],
+        )
+    Console().print(table)
 
 
 def _remove_old_log(db: Path) -> bool:

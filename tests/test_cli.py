@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 import typer
@@ -18,7 +19,7 @@ from healthcard import HealthCardApp
 from healthcard.cli import _progress, app, exits_on_domain_error
 from healthcard.domain.errors import FamilyCapReached
 from healthcard.events.card import Registered
-from healthcard.events.session import SessionPublished
+from healthcard.events.session import CheckedIn, SessionPublished
 from healthcard.persistence import key_file_for, local_sqlite_env
 
 TITLES = (
@@ -216,3 +217,36 @@ def test_demo_log_is_encrypted_at_rest_with_a_private_key_file(tmp_path: Path) -
     assert b'"audit"' not in raw  # the event states are ciphertext
     leaked = [value for value in facts["personal"] if value.encode() in raw]
     assert leaked == []
+
+
+def test_audit_lists_who_did_what_for_a_card(tmp_path: Path) -> None:
+    db = tmp_path / "day.sqlite3"
+    assert CliRunner().invoke(app, [*ARGS, "--db", str(db)]).exit_code == 0
+    store = HealthCardApp(local_sqlite_env(db))
+    try:
+        checked_in = next(
+            event
+            for event in map(
+                store.mapper.to_domain_event, store.recorder.select_notifications(1, 10**6)
+            )
+            if isinstance(event, CheckedIn)
+        )
+        card = store.card(checked_in.card_id)
+        expected = len(list(store.events.get(card.id)))
+    finally:
+        store.close()
+    result = CliRunner().invoke(app, ["audit", str(card.id), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    whats = [row["what"] for row in rows]
+    assert whats.count("CheckedIn") == 1
+    assert "AppointmentMade" in whats
+    assert len(rows) == expected + whats.count("AppointmentMade") + whats.count(
+        "CheckedIn"
+    ) + whats.count("AppointmentCancelled")
+    assert all(row["institution"] and row["channel"] and row["actor"] for row in rows)
+    assert card.name is not None
+    assert card.name not in result.output
+    missing = CliRunner().invoke(app, ["audit", str(UUID(int=0)), "--db", str(db)])
+    assert missing.exit_code == 2
+    assert "error[card_not_found]" in missing.output
