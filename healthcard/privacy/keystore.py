@@ -133,8 +133,14 @@ class SqliteKeyStore(_CachingKeyStore):
     def __init__(self, path: str, *, cache_ttl: float = 5.0) -> None:
         super().__init__(cache_ttl)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn.execute("PRAGMA secure_delete=ON")
+        if path != ":memory:":
+            # WAL (as eventsourcing uses): the events' own commit, which follows the
+            # key's in the same WAL file, makes the key durable, so this connection
+            # need not fsync on every new key (synchronous=NORMAL).
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS healthcard_personal_keys ("
             " subject TEXT PRIMARY KEY, key BLOB, erased_at TEXT)"
@@ -145,14 +151,19 @@ class SqliteKeyStore(_CachingKeyStore):
         cached = self._cache.get(subject)
         if cached is not None:
             return cached
+        created = new_key()
         with self._db_lock:
-            self._conn.execute(
+            inserted = self._conn.execute(
                 "INSERT OR IGNORE INTO healthcard_personal_keys (subject, key) VALUES (?, ?)",
-                (str(subject), new_key()),
+                (str(subject), created),
+            ).rowcount
+            row = (
+                (created,)
+                if inserted
+                else self._conn.execute(
+                    "SELECT key FROM healthcard_personal_keys WHERE subject = ?", (str(subject),)
+                ).fetchone()
             )
-            row = self._conn.execute(
-                "SELECT key FROM healthcard_personal_keys WHERE subject = ?", (str(subject),)
-            ).fetchone()
         if row is None or row[0] is None:
             raise SubjectErased(subject)
         key = bytes(row[0])
