@@ -26,18 +26,24 @@ from healthcard.commands import (
     CancelAppointment,
     CancelCard,
     CheckInWithDocument,
+    CheckInWithQr,
     CompleteIdentity,
+    ErasePersonalData,
     FreezeCard,
+    IssueToken,
     MakeAppointment,
     PublishSession,
     RegisterCard,
     UnbindCard,
     UnfreezeCard,
+    UseCard,
 )
 from healthcard.config import HealthCardConfig
 from healthcard.domain.account import Account
-from healthcard.domain.aggregate import Aggregate
+from healthcard.domain.aggregate import Aggregate, WrongAggregateType
+from healthcard.domain.audit import Audit
 from healthcard.domain.card import HealthCard
+from healthcard.domain.card_values import CardStatus
 from healthcard.domain.clinic_session import ClinicSession
 from healthcard.domain.clinic_values import CHINA_TZ, CheckInCredential
 from healthcard.domain.document_claim import DocumentClaim
@@ -49,12 +55,21 @@ from healthcard.domain.errors import (
     NotFound,
     SessionAlreadyPublished,
     SessionNotFound,
+    TokenRejected,
+    TokenRejectReason,
 )
 from healthcard.domain.identity import IdentityDocument
+from healthcard.domain.relation import Relation
 from healthcard.events import catalog
 from healthcard.events.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.lookup import account_id, document_claim_id, idempotent_uuid
+from healthcard.privacy.keystore import KeyStore, keystore_from_env
+from healthcard.privacy.personal_data import PersonalDataCodec
+from healthcard.qr.issue import issue_token, token_mode
+from healthcard.qr.keyring import Keyring
 from healthcard.qr.national import ehc_id, main_index_id
+from healthcard.qr.token import TokenClaims
+from healthcard.qr.verify import Verifier
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -107,17 +122,33 @@ class HealthCardApp(Application[UUID]):
         *,
         config: HealthCardConfig | None = None,
         clock: Clock = system_clock,
+        keystore: KeyStore | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
+        # QR signing keys (issue 4); default: the public, reproducible test keyring.
+        self.keyring = keyring if keyring is not None else Keyring.for_tests()
+        self._keystore_given = keystore
         super().__init__(env)
         self.config = config if config is not None else HealthCardConfig.from_env(self.env)
         self.clock = clock
 
     def construct_mapper(self) -> Mapper[UUID]:
-        return PydanticMapper(
+        """One mapper for the whole application: pydantic + orjson, personal fields
+        sealed per person, then eventsourcing's compressor and cipher (at rest)."""
+        given = getattr(self, "_keystore_given", None)
+        self.keystore: KeyStore = given if given is not None else keystore_from_env(self.env)
+        mapper = PydanticMapper(
             transcoder=OrjsonTranscoder(),
             compressor=self.factory.compressor(),
             cipher=self.factory.cipher(),
         )
+        mapper.personal = PersonalDataCodec(self.keystore)
+        return mapper
+
+    def close(self) -> None:
+        super().close()
+        if getattr(self, "_keystore_given", None) is None and hasattr(self, "keystore"):
+            self.keystore.close()
 
     # -- cards ----------------------------------------------------------------------
 
@@ -210,18 +241,53 @@ class HealthCardApp(Application[UUID]):
         card = self.card(cmd.card_id)
         at = self.clock()
         card.cancel(cmd.reason, audit=cmd.audit, at=at)
-        changed: list[Aggregate] = [card]
-        for bound_account_id in list(card.accounts):
+        self.save(card, *self._cancellation_effects(card, cmd.audit, at).values())
+
+    def erase_personal_data(self, cmd: ErasePersonalData) -> None:
+        """Crypto-shred a holder's personal data (see ``ErasePersonalData``).
+
+        The erasure events are saved first, then the keys are deleted. Re-running the
+        command on an erased card deletes the keys again, which completes an erasure
+        interrupted between the two steps.
+        """
+        for subject in self._record_erasure(cmd):
+            self.keystore.erase(subject)
+
+    @retry_on_conflict
+    def _record_erasure(self, cmd: ErasePersonalData) -> list[UUID]:
+        """Save the erasure events; return the subjects whose keys must go."""
+        card = self.card(cmd.card_id)
+        bindings = card.accounts or card.former_accounts
+        own_accounts = [a for a, relation in bindings.items() if relation is Relation.SELF]
+        if card.erased:
+            return [card.id, *own_accounts]
+        at = self.clock()
+        was_active = card.status is not CardStatus.CANCELLED
+        card.erase_personal_data(cmd.reason, audit=cmd.audit, at=at)
+        changed = self._cancellation_effects(card, cmd.audit, at) if was_active else {}
+        for own in own_accounts:
+            loaded = changed.get(own)
+            account = loaded if isinstance(loaded, Account) else self._get(Account, own)
+            account.erase(cmd.reason, audit=cmd.audit, at=at)
+            changed[own] = account
+        self.save(card, *changed.values())
+        return [card.id, *own_accounts]
+
+    def _cancellation_effects(
+        self, card: HealthCard, audit: Audit, at: datetime
+    ) -> dict[UUID, Aggregate]:
+        """After a card is cancelled: free its family slots and its document."""
+        changed: dict[UUID, Aggregate] = {}
+        for bound_account_id in card.former_accounts:
             account = self._get(Account, bound_account_id)
-            account.remove_card(card.id, audit=cmd.audit, at=at)
-            changed.append(account)
+            account.remove_card(card.id, audit=audit, at=at)
+            changed[account.id] = account
         if card.document is not None:
-            claim = self._get(
-                DocumentClaim, document_claim_id(self.config.lookup_key, card.document)
-            )
-            claim.release(card.id, audit=cmd.audit, at=at)
-            changed.append(claim)
-        self.save(*changed)
+            claim_id = document_claim_id(self.config.lookup_key, card.document)
+            claim = self._get(DocumentClaim, claim_id)
+            claim.release(card.id, audit=audit, at=at)
+            changed[claim.id] = claim
+        return changed
 
     # -- clinic sessions and appointments ------------------------------------------
 
@@ -284,6 +350,85 @@ class HealthCardApp(Application[UUID]):
         self.save(session)
         return appointment_id
 
+    # -- QR tokens (issue 4) ------------------------------------------------------------
+
+    def issue_token(self, cmd: IssueToken) -> str:
+        """A signed QR token (text) for a normal card, to an account bound to it now.
+
+        Nothing is written: tokens are short-lived and many; what is recorded is their
+        acceptance (check-in, card use), once each.
+        """
+        card = self.card(cmd.card_id)
+        account = self.account(cmd.account)
+        card.ensure_token_issuable(account.id)
+        text, _ = issue_token(
+            self.keyring,
+            card_id=card.id,
+            account_id=account.id,
+            mode=token_mode(card.issuer_mode, self.keyring),
+            use=cmd.use,
+            at=self.clock(),
+            lifetime=cmd.lifetime_seconds,
+        )
+        return text
+
+    @property
+    def token_verifier(self) -> Verifier:
+        """Offline verifier over this app's keys, in the keyring's mode."""
+        return Verifier(self.keyring, mode=self.keyring.mode)
+
+    def verify_token(self, token: str) -> TokenClaims:
+        """Verify a token where the log is visible: signature and time, then the card
+        normal, the account still bound and the token not used yet. Writes nothing.
+
+        Raises:
+            TokenRejected: with the reason.
+        """
+        at = self.clock()
+        claims = self.token_verifier.claims(token, at)
+        self._card_for_token(claims).admit_token(claims.presented(), self.keyring.mode)
+        return claims
+
+    @retry_on_conflict
+    def check_in_with_qr(self, cmd: CheckInWithQr) -> UUID:
+        """Triage check-in with a bound phone's QR token; returns the appointment id.
+
+        The card records the token's nonce (``TokenAccepted``) in the same save as the
+        session's ``CheckedIn``, so the token is accepted once even under concurrency.
+        """
+        at = self.clock()
+        claims = self.token_verifier.claims(cmd.token, at)
+        card = self._card_for_token(claims)
+        session = self.session(cmd.session_id)
+        card.accept_token(
+            claims.presented(), verifier_mode=self.keyring.mode, audit=cmd.audit, at=at
+        )
+        appointment_id = session.check_in(card, CheckInCredential.QR, audit=cmd.audit, at=at)
+        self.save(card, session)
+        return appointment_id
+
+    @retry_on_conflict
+    def use_card(self, cmd: UseCard) -> None:
+        """Record ``CardUsed`` at a point of care (step code, channel), once per token."""
+        at = self.clock()
+        claims = self.token_verifier.claims(cmd.token, at)
+        card = self._card_for_token(claims)
+        card.use(
+            claims.presented(),
+            cmd.step,
+            verifier_mode=self.keyring.mode,
+            audit=cmd.audit,
+            at=at,
+        )
+        self.save(card)
+
+    def _card_for_token(self, claims: TokenClaims) -> HealthCard:
+        try:
+            return self.card(claims.card_id)
+        except CardNotFound:
+            # Only a forged test token (test keys are public) names an unknown card.
+            raise TokenRejected(TokenRejectReason.NOT_BOUND) from None
+
     # -- queries ----------------------------------------------------------------------
 
     def card(self, card_id: UUID) -> HealthCard:
@@ -341,6 +486,8 @@ class HealthCardApp(Application[UUID]):
             aggregate: Any = self.repository.get(aggregate_id, projector_func=cls.project)
         except AggregateNotFoundError:
             return None
+        except WrongAggregateType:
+            raise NotFound(f"{aggregate_id} is not a {cls.__name__}") from None
         if not isinstance(aggregate, cls):
             raise NotFound(f"{aggregate_id} is not a {cls.__name__}")
         return aggregate

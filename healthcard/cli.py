@@ -26,8 +26,14 @@ from rich.table import Table
 
 from healthcard import HealthCardApp, HealthCardConfig, __version__
 from healthcard.audit_trail import audit_trail
+from healthcard.cli_qr import qr_app
+from healthcard.commands import AccountRef
+from healthcard.domain.account import Account
+from healthcard.domain.card_values import CardStatus
 from healthcard.domain.errors import HealthCardError
+from healthcard.events.card import Bound
 from healthcard.persistence import key_file_for, local_sqlite_env
+from healthcard.qr.demo_output import write_demo_qr
 from healthcard.simulation import DAY_START, MIN_CARDS, HospitalDay
 from healthcard.simulation.day import Progress as ProgressCallback
 from healthcard.simulation.hospital import HOSPITAL
@@ -48,6 +54,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+app.add_typer(qr_app, name="qr")
 
 
 def exits_on_domain_error(command: Callable[P, R]) -> Callable[P, R]:
@@ -88,7 +97,9 @@ def demo(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Folder to write summary.json into (created if needed).", file_okay=False
+            help="Folder for summary.json and, for one bound card, qr-signed.png, "
+            "qr-signed.txt, qr-national.png and keys/public.json (created if needed).",
+            file_okay=False,
         ),
     ] = None,
 ) -> None:
@@ -114,10 +125,13 @@ def demo(
     health = HealthCardApp(
         local_sqlite_env(db, create_key=True), clock=clock, config=HealthCardConfig()
     )
+    qr_files: list[Path] = []
     try:
         day = HospitalDay(health, clock, seed=seed, cards=cards)
         with _progress(cards, day.plan.steps) as advance:
             report = day.run(advance)
+        if out is not None:
+            qr_files = _write_demo_qr(health, out)
     finally:
         health.close()
     elapsed = time.perf_counter() - started
@@ -134,15 +148,27 @@ def demo(
         text = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
         summary.write_text(text + "\n", encoding="utf-8")
         console.print(f"Summary written to {summary}", markup=False, highlight=False)
+        for path in qr_files:
+            console.print(f"QR file written to {path}", markup=False, highlight=False)
+        if qr_files:
+            # The token lives a minute of *simulated* time: verify it at that moment.
+            console.print(
+                f"Verify offline: healthcard qr verify --keys {out / 'keys' / 'public.json'} "
+                f"--token-file {out / 'qr-signed.txt'} --mode test "
+                f"--at {clock.now.isoformat(timespec='seconds')}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @app.command()
 @exits_on_domain_error
 def audit(
     card: Annotated[str, typer.Argument(help="The card id (a UUID).")],
-    db: Annotated[
-        Path, typer.Option(help="SQLite event log.", exists=True, dir_okay=False)
-    ] = Path(DEMO_DB),
+    db: Annotated[Path, typer.Option(help="SQLite event log.", exists=True, dir_okay=False)] = Path(
+        DEMO_DB
+    ),
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines for scripts.")] = False,
 ) -> None:
     """List who did what to a card, through which channel and institution."""
@@ -174,6 +200,25 @@ def audit(
             str(entry.correlation_id)[:8],
         )
     Console().print(table)
+
+
+def _write_demo_qr(health: HealthCardApp, out: Path) -> list[Path]:
+    """QR files for the first formal, normal card bound to an account (see qr.demo_output)."""
+    for notification in health.recorder.select_notifications(1, 1_000_000, topics=[Bound.TOPIC]):
+        event = health.mapper.to_domain_event(notification)
+        if not isinstance(event, Bound):
+            continue
+        card = health.card(event.originator_id)
+        if (
+            card.is_formal
+            and card.status is CardStatus.NORMAL
+            and event.account_id in card.accounts
+        ):
+            account = health.repository.get(event.account_id, projector_func=Account.project)
+            if isinstance(account, Account) and account.identifier is not None:
+                ref = AccountRef(kind=account.kind, identifier=account.identifier)
+                return write_demo_qr(health, card.id, ref, out)
+    return []
 
 
 def _remove_old_log(db: Path) -> bool:

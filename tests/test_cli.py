@@ -250,3 +250,20 @@ def test_audit_lists_who_did_what_for_a_card(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["audit", str(UUID(int=0)), "--db", str(db)])
     assert missing.exit_code == 2
     assert "error[card_not_found]" in missing.output
+
+
+def test_demo_out_writes_qr_files_that_verify_offline(tmp_path: Path) -> None:
+    db, out = tmp_path / "day.sqlite3", tmp_path / "out"
+    result = CliRunner().invoke(app, [*ARGS, "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("qr-signed.png", "qr-signed.txt", "qr-national.png", "keys/public.json"):
+        assert (out / name).stat().st_size > 0
+    hint = next(line for line in result.output.splitlines() if line.startswith("Verify offline"))
+    argv = hint.removeprefix("Verify offline: healthcard ").split()
+    verified = CliRunner().invoke(app, argv)
+    assert verified.exit_code == 0, verified.output
+    claims = json.loads(verified.output)
+    assert claims["mode"] == "test"
+    production = CliRunner().invoke(app, [*argv[:-4], "--mode", "production", *argv[-2:]])
+    assert production.exit_code == 1
+    assert "test_token_in_production" in production.output

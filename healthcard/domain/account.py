@@ -15,7 +15,7 @@ from healthcard.domain.audit import Audit
 from healthcard.domain.card_values import AccountKind
 from healthcard.domain.errors import AlreadyBound, FamilyCapReached, NotBound
 from healthcard.domain.relation import Relation
-from healthcard.events.account import AccountOpened, CardAdded, CardRemoved
+from healthcard.events.account import AccountErased, AccountOpened, CardAdded, CardRemoved
 
 
 class Account(Aggregate):
@@ -25,6 +25,7 @@ class Account(Aggregate):
         self.kind = AccountKind.PHONE
         self.identifier: str | None = None
         self.cards: dict[UUID, Relation] = {}
+        self.erased = False
 
     @classmethod
     def open(
@@ -49,6 +50,15 @@ class Account(Aggregate):
         if card_id not in self.cards:
             raise NotBound(card_id)
         self._trigger(CardRemoved, card_id=card_id, audit=audit, at=at)
+
+    def erase(self, reason: str, *, audit: Audit, at: datetime) -> None:
+        """Record that the holder's identifier is erased (the key is deleted after)."""
+        if not self.erased:
+            self._trigger(AccountErased, reason=reason, audit=audit, at=at)
+
+    @applies(AccountErased)
+    def _erased(self, event: AccountErased) -> None:
+        self.erased = True
 
     @applies(AccountOpened)
     def _opened(self, event: AccountOpened) -> None:

@@ -40,6 +40,14 @@ class EventHistoryError(RuntimeError):
     """Events do not form a valid history for the aggregate (a bug or a corrupt log)."""
 
 
+class WrongAggregateType(EventHistoryError):
+    """The id belongs to another kind of aggregate (its first event is not one of ours).
+
+    Why distinct: a caller passing a card id where a session id is expected is a
+    client mistake ("not found"), not a corrupt log.
+    """
+
+
 class Aggregate:
     """Base class: holds id, version and pending events; routes events to handlers."""
 
@@ -122,6 +130,8 @@ class Aggregate:
         """Projector for ``Repository.get``: fold events into (a copy of) the aggregate."""
         for event in events:
             if aggregate is None:
+                if type(event) not in cls._handlers:
+                    raise WrongAggregateType(f"{event.originator_id} is not a {cls.__name__}")
                 aggregate = cls.__new__(cls)
                 Aggregate.__init__(aggregate, event.originator_id)
                 aggregate._blank()

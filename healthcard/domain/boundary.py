@@ -7,6 +7,7 @@ number. The conversion keeps only the field path and pydantic's reason.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import (
@@ -48,6 +49,16 @@ def invalid_input_from(error: ValidationError) -> InvalidInput:
     return InvalidInput(field, reason)
 
 
+_NESTED: ContextVar[bool] = ContextVar("healthcard_boundary_nested", default=False)
+"""True while an outer ``BoundaryModel`` is validating (so inner ones keep pydantic's error).
+
+Why: if a nested model (``audit``, ``document``) converted its own error, the
+``InvalidInput`` would escape pydantic without the outer path (``actor`` instead of
+``audit.actor``, or ``input`` for a missing nested object). Only the outermost model
+converts, with the full location.
+"""
+
+
 class BoundaryModel(BaseModel):
     """Frozen, strict-shaped model whose validation errors are ``InvalidInput``."""
 
@@ -56,7 +67,12 @@ class BoundaryModel(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _as_domain_error(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if _NESTED.get():
+            return handler(data)
+        token = _NESTED.set(True)
         try:
             return handler(data)
         except ValidationError as exc:
             raise invalid_input_from(exc) from None
+        finally:
+            _NESTED.reset(token)

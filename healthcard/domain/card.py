@@ -18,6 +18,8 @@ from healthcard.domain.errors import (
     InvalidInput,
     InvalidStatusChange,
     NotBound,
+    TokenRejected,
+    TokenRejectReason,
 )
 from healthcard.domain.identity import (
     DocumentType,
@@ -27,12 +29,22 @@ from healthcard.domain.identity import (
     resident_id_sex,
 )
 from healthcard.domain.relation import Relation
+from healthcard.domain.usage import (
+    CHECK_IN_USES,
+    REPLAY_MEMORY,
+    USE_ALLOWS,
+    PresentedToken,
+    UsageStep,
+)
 from healthcard.events.card import (
     Bound,
     Cancelled,
+    CardUsed,
     Frozen,
     IdentityCompleted,
+    PersonalDataErased,
     Registered,
+    TokenAccepted,
     Unbound,
     Unfrozen,
 )
@@ -62,6 +74,9 @@ class HealthCard(Aggregate):
         self.main_index_id: str | None = None
         self.ehc_id: str | None = None
         self.accounts: dict[UUID, Relation] = {}
+        self.former_accounts: dict[UUID, Relation] = {}
+        self.erased = False
+        self.accepted_nonces: dict[str, datetime] = {}  # QR token nonce -> remember until
 
     # -- commands ---------------------------------------------------------------
 
@@ -159,6 +174,97 @@ class HealthCard(Aggregate):
             raise InvalidStatusChange(self.id, self.status.value, "cancel")
         self._trigger(Cancelled, reason=reason, audit=audit, at=at)
 
+    def erase_personal_data(self, reason: str, *, audit: Audit, at: datetime) -> None:
+        """Record erasure (cancelling first if needed); the service then deletes the key."""
+        if self.erased:
+            return
+        if self.status is not CardStatus.CANCELLED:
+            self.cancel(reason, audit=audit, at=at)
+        self._trigger(PersonalDataErased, reason=reason, audit=audit, at=at)
+
+    # -- QR tokens (issue 4) ------------------------------------------------------
+
+    def ensure_token_issuable(self, account_id: UUID) -> None:
+        """A token is issued only for a normal card to an account it is bound to now."""
+        self._require_status(CardStatus.NORMAL)
+        if account_id not in self.accounts:
+            raise NotBound(self.id)
+
+    def accept_token(
+        self, token: PresentedToken, *, verifier_mode: IssuerMode, audit: Audit, at: datetime
+    ) -> UUID:
+        """Accept a verified token once, for triage check-in; returns the account that
+        showed it. The service saves this with the session's check-in, in one save."""
+        account_id = self.admit_token(token, verifier_mode)
+        if token.use not in CHECK_IN_USES:
+            raise TokenRejected(TokenRejectReason.WRONG_USE)
+        self._trigger(
+            TokenAccepted,
+            nonce=token.nonce,
+            key_id=token.key_id,
+            account_id=account_id,
+            use=token.use,
+            token_expires_at=token.expires_at,
+            audit=audit,
+            at=at,
+        )
+        return account_id
+
+    def use(
+        self,
+        token: PresentedToken,
+        step: UsageStep,
+        *,
+        verifier_mode: IssuerMode,
+        audit: Audit,
+        at: datetime,
+    ) -> UUID:
+        """Record a use at a point of care (national step code) driven by a verified
+        token, accepted once; returns the account that showed it."""
+        account_id = self.admit_token(token, verifier_mode)
+        if step not in USE_ALLOWS[token.use]:
+            raise TokenRejected(TokenRejectReason.WRONG_USE)
+        self._trigger(
+            CardUsed,
+            step=step,
+            account_id=account_id,
+            token_nonce=token.nonce,
+            key_id=token.key_id,
+            token_expires_at=token.expires_at,
+            audit=audit,
+            at=at,
+        )
+        return account_id
+
+    def admit_token(self, token: PresentedToken, verifier_mode: IssuerMode) -> UUID:
+        """The rules a signature cannot check, only the log: returns the bound account.
+
+        Test cards' tokens never pass a production verifier (Art. 12); the card must be
+        normal; the token's account tag must name exactly one account bound *now*
+        (so unbinding ends earlier tokens); and the nonce must be new (accepted once;
+        two concurrent uses conflict on the card's version and the retry sees it).
+        """
+        if verifier_mode is IssuerMode.PRODUCTION and IssuerMode.TEST in (
+            token.mode,
+            self.issuer_mode,
+        ):
+            raise TokenRejected(TokenRejectReason.TEST_TOKEN_IN_PRODUCTION)
+        if self.status is not CardStatus.NORMAL:
+            raise TokenRejected(TokenRejectReason.CARD_NOT_ACTIVE)
+        size = len(token.account_tag)
+        bound = [a for a in self.accounts if size and a.bytes[:size] == token.account_tag]
+        if len(bound) != 1:
+            raise TokenRejected(TokenRejectReason.NOT_BOUND)
+        if token.nonce in self.accepted_nonces:
+            raise TokenRejected(TokenRejectReason.REPLAYED)
+        return bound[0]
+
+    def _remember_nonce(self, nonce: str, expires_at: datetime, now: datetime) -> None:
+        # Forget nonces of tokens long expired (they are refused as expired anyway).
+        for old in [n for n, until in self.accepted_nonces.items() if until < now]:
+            del self.accepted_nonces[old]
+        self.accepted_nonces[nonce] = expires_at + REPLAY_MEMORY
+
     # -- queries used by other aggregates ---------------------------------------
 
     @property
@@ -217,6 +323,22 @@ class HealthCard(Aggregate):
     def _unfrozen(self, event: Unfrozen) -> None:
         self.status = CardStatus.NORMAL
 
+    @applies(TokenAccepted)
+    def _token_accepted(self, event: TokenAccepted) -> None:
+        self._remember_nonce(event.nonce, event.token_expires_at, event.timestamp)
+
+    @applies(CardUsed)
+    def _used(self, event: CardUsed) -> None:
+        self._remember_nonce(event.token_nonce, event.token_expires_at, event.timestamp)
+
+    @applies(PersonalDataErased)
+    def _erased(self, event: PersonalDataErased) -> None:
+        self.erased = True
+
     @applies(Cancelled)
     def _cancelled(self, event: Cancelled) -> None:
+        # Cancelling removes the card from its accounts (in the same save), so its
+        # bindings end here; they are kept as former bindings for erasure.
         self.status = CardStatus.CANCELLED
+        self.former_accounts = self.accounts
+        self.accounts = {}

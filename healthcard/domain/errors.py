@@ -8,6 +8,7 @@ session ids), never personal data (names, document numbers, phones).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
 
@@ -215,3 +216,40 @@ class ConcurrencyConflict(HealthCardError):
     """Retries on optimistic-concurrency conflicts were exhausted; nothing was written."""
 
     code = "concurrency_conflict"
+
+
+# -- QR tokens (issue 4) ---------------------------------------------------------------
+
+
+class TokenRejectReason(StrEnum):
+    """Why a presented QR token was refused; the values are stable (APIs, CLI, logs)."""
+
+    MALFORMED = "malformed"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_KEY = "unknown_key"
+    RETIRED_KEY = "retired_key"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    TEST_TOKEN_IN_PRODUCTION = "test_token_in_production"  # noqa: S105 (not a secret)
+    REPLAYED = "replayed"
+    CARD_NOT_ACTIVE = "card_not_active"
+    NOT_BOUND = "not_bound"
+    WRONG_USE = "wrong_use"
+
+
+class TokenRejected(HealthCardError):
+    """A QR code (signed token or national QR text) was refused; ``reason`` says why.
+
+    One class with a typed ``reason`` rather than one class per reason: a scanner
+    shows one outcome ("refused") and maps the reason to its own message, and the
+    reasons are also the verifier's return values when it does not raise.
+    """
+
+    code = "token_rejected"
+
+    def __init__(self, reason: TokenRejectReason) -> None:
+        super().__init__(f"QR token rejected: {reason.value}", field="token")
+        self.reason = reason
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {**super().to_dict(), "reason": self.reason.value}

@@ -12,7 +12,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, ValidationInfo, model_validator
+from pydantic import AfterValidator, ValidationInfo, field_validator
 from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
@@ -131,14 +131,16 @@ class IdentityDocument(BoundaryModel):
     type: DocumentType
     number: Annotated[str, Personal]
 
-    @model_validator(mode="after")
-    def _valid_number(self, info: ValidationInfo) -> IdentityDocument:
-        if is_trusted(info):
-            return self
-        canonical = normalise_document_number(self.type, self.number)
-        if canonical != self.number:
-            object.__setattr__(self, "number", canonical)
-        return self
+    # A field validator, not a model "after" validator: pydantic runs a subclass's model
+    # validators outside BoundaryModel's wrap validator, so their errors would escape as
+    # a ValidationError that echoes the number instead of becoming InvalidInput.
+    @field_validator("number")
+    @classmethod
+    def _valid_number(cls, number: str, info: ValidationInfo) -> str:
+        document_type = info.data.get("type")
+        if is_trusted(info) or not isinstance(document_type, DocumentType):
+            return number  # a bad type is reported on its own field
+        return normalise_document_number(document_type, number)
 
     def key(self) -> str:
         """The string that identifies the document for the one-card-per-person rule."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
+from healthcard.domain.audit import Code
 from healthcard.domain.card_values import AccountKind
 from healthcard.domain.personal import Personal
 from healthcard.domain.relation import Relation
@@ -29,3 +30,11 @@ class CardRemoved(DomainEvent):
     TOPIC = "healthcard.account.CardRemoved"
 
     card_id: UUID
+
+
+class AccountErased(DomainEvent):
+    """The account holder's identifier was erased with the holder's personal data."""
+
+    TOPIC = "healthcard.account.Erased"
+
+    reason: Code

@@ -6,12 +6,15 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
+from pydantic import AwareDatetime, Field, StringConstraints
+
 from healthcard.domain.audit import Code
 from healthcard.domain.card_values import IssuerMode, PhotoRef
 from healthcard.domain.identity import IdentityDocument, PersonName, Sex
 from healthcard.domain.personal import Personal
 from healthcard.domain.phone import CnMobile
 from healthcard.domain.relation import Relation
+from healthcard.domain.usage import TokenUse, UsageStep
 from healthcard.events.base import DomainEvent
 
 HexId = Annotated[str, Personal]
@@ -78,3 +81,53 @@ class Cancelled(CardEvent):
     TOPIC = "healthcard.card.Cancelled"
 
     reason: Code
+
+
+class PersonalDataErased(CardEvent):
+    """The holder's personal data was erased on request (PIPL Art. 47).
+
+    Written before the holder's key is deleted; who and through which channel is in
+    ``audit``, why in ``reason``. Clinical facts stay in the log, pseudonymous.
+    """
+
+    TOPIC = "healthcard.card.PersonalDataErased"
+
+    reason: Code
+
+
+# -- QR tokens (issue 4) ------------------------------------------------------------
+
+TokenNonce = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+"""A token's 8-byte nonce as 16 lower-case hex characters."""
+TokenKeyId = Annotated[int, Field(ge=0, le=23)]
+
+
+class TokenAccepted(CardEvent):
+    """A signed QR token of this card was accepted once, for triage check-in.
+
+    Saved in the same transaction as the session's ``CheckedIn`` (credential ``qr``),
+    whose stored shape stays unchanged. The nonce is what makes a second use of the
+    same token fail (replayed); ``token_expires_at`` lets the card forget it later.
+    """
+
+    TOPIC = "healthcard.card.TokenAccepted"
+
+    nonce: TokenNonce
+    key_id: TokenKeyId
+    account_id: UUID
+    use: TokenUse
+    token_expires_at: AwareDatetime
+
+
+class CardUsed(CardEvent):
+    """The card was used at a point of care with a verified token: national step code;
+    the channel (window, kiosk, doctor workstation, service account, mini program) is
+    the audit's."""
+
+    TOPIC = "healthcard.card.Used"
+
+    step: UsageStep
+    account_id: UUID
+    token_nonce: TokenNonce
+    key_id: TokenKeyId
+    token_expires_at: AwareDatetime

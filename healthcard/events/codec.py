@@ -10,7 +10,7 @@ upcasting (eventsourcing issue #302); this one does not.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
@@ -25,6 +25,9 @@ from eventsourcing.persistence import (
 
 from healthcard.domain.boundary import TRUSTED_CONTEXT
 from healthcard.events.base import DomainEvent, resolve_topic, topic_of
+
+if TYPE_CHECKING:
+    from healthcard.privacy.personal_data import PersonalDataCodec
 
 CLASS_VERSION_KEY = "class_version"
 _COLUMNS = {"originator_id", "originator_version"}
@@ -76,12 +79,22 @@ def event_from_state(
 
 
 class PydanticMapper(Mapper[UUID]):
-    """Maps pydantic ``DomainEvent`` models to stored events and back."""
+    """Maps pydantic ``DomainEvent`` models to stored events and back.
+
+    With ``personal`` set (the application sets it), fields marked ``Personal`` are
+    sealed with the key of the event's subject before transcoding, and opened (or
+    replaced by placeholders after erasure) before upcasting.
+    """
+
+    personal: PersonalDataCodec | None = None
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         if not isinstance(domain_event, DomainEvent):
             raise TypeError(f"not a healthcard event: {type(domain_event).__qualname__}")
-        data = self.transcoder.encode(event_state(domain_event))
+        state = event_state(domain_event)
+        if self.personal is not None:
+            self.personal.seal(type(domain_event), domain_event.originator_id, state)
+        data = self.transcoder.encode(state)
         if self.compressor:
             data = self.compressor.compress(data)
         if self.cipher:
@@ -104,6 +117,10 @@ class PydanticMapper(Mapper[UUID]):
             originator_id = stored_event.originator_id
             if not isinstance(originator_id, UUID):
                 originator_id = UUID(str(originator_id))
+            if self.personal is not None:
+                self.personal.open(
+                    resolve_topic(stored_event.topic), stored_event.topic, originator_id, state
+                )
             return event_from_state(
                 stored_event.topic, originator_id, stored_event.originator_version, state
             )

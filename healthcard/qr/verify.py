@@ -1,0 +1,114 @@
+"""Offline verification of signed tokens: the claims, or a typed reason.
+
+A scanner holding the published keys calls :meth:`Verifier.verify`; it needs no
+network and no log. What it cannot see without the log — the card frozen or
+cancelled, the account unbound, the token already used — is checked by the
+application (``HealthCardApp.verify_token`` / ``check_in_with_qr`` / ``use_card``).
+
+Order of checks, and why: the text is parsed once (malformed); a production
+verifier refuses a test-mode token before anything else (Measures Art. 12, and the
+most useful reason to show); then the key (unknown, retired), the signature, and
+last the time window, so that a reason about time is only ever given for a token
+the issuer really signed.
+
+Why lean: verification runs at every scan. Keys are loaded objects looked up in a
+dict, the payload is CBOR-decoded once, and the base45 decoder does its arithmetic
+in C, so a verification costs little more than the Ed25519 check itself
+(``benchmarks/qr.py`` measures the ratio).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Final
+
+from cryptography.exceptions import InvalidSignature
+
+from healthcard.domain.card_values import IssuerMode
+from healthcard.domain.errors import TokenRejected, TokenRejectReason
+from healthcard.qr.keyring import KeySource
+from healthcard.qr.token import (
+    SIGNING_CONTEXT,
+    MalformedToken,
+    TokenClaims,
+    decode_payload,
+    split_token,
+)
+
+DEFAULT_SKEW_SECONDS: Final = 30
+"""Clocks of scanners and issuer may disagree by this much (either way)."""
+MAX_SKEW_SECONDS: Final = 300
+"""Upper bound of the allowance; far below how long a card remembers a nonce."""
+
+_R = TokenRejectReason
+
+
+class Verifier:
+    """Verifies token texts against a key source, for one issuer mode.
+
+    A ``production`` verifier accepts production tokens only. A ``test`` verifier
+    (a staging scanner) accepts any token whose key it holds; since the public test
+    keys are all a test deployment has, in practice that means test tokens.
+    """
+
+    __slots__ = ("_keys", "_production", "mode", "skew_seconds")
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        mode: IssuerMode = IssuerMode.PRODUCTION,
+        skew_seconds: int = DEFAULT_SKEW_SECONDS,
+    ) -> None:
+        if not 0 <= skew_seconds <= MAX_SKEW_SECONDS:
+            raise ValueError(f"skew_seconds must be between 0 and {MAX_SKEW_SECONDS}")
+        self._keys = keys
+        self.mode = IssuerMode(mode)
+        self._production = self.mode is IssuerMode.PRODUCTION
+        self.skew_seconds = skew_seconds
+
+    def verify(
+        self, text: str, now: float | datetime | None = None
+    ) -> TokenClaims | TokenRejectReason:
+        """The verified claims, or the reason the token is refused (never raises).
+
+        ``now`` is Unix seconds or an aware datetime; the system clock by default.
+        Valid means ``issued_at - skew <= now < issued_at + lifetime + skew``.
+        """
+        try:
+            payload, signature = split_token(text)
+            claims = decode_payload(payload)
+        except MalformedToken:
+            return _R.MALFORMED
+        if self._production and claims.mode is IssuerMode.TEST:
+            return _R.TEST_TOKEN_IN_PRODUCTION
+        key = self._keys.verification_key(claims.mode, claims.key_id)
+        if key is None:
+            return _R.UNKNOWN_KEY
+        if key.retired or key.public_key is None:
+            return _R.RETIRED_KEY
+        try:
+            key.public_key.verify(signature, SIGNING_CONTEXT + payload)
+        except InvalidSignature:
+            return _R.BAD_SIGNATURE
+        if now is None:
+            moment = time.time()
+        elif isinstance(now, datetime):
+            if now.tzinfo is None:
+                raise ValueError("verification times must be timezone-aware")
+            moment = now.timestamp()
+        else:
+            moment = now
+        if moment < claims.issued_at - self.skew_seconds:
+            return _R.NOT_YET_VALID
+        if moment >= claims.expires_at + self.skew_seconds:
+            return _R.EXPIRED
+        return claims
+
+    def claims(self, text: str, now: float | datetime | None = None) -> TokenClaims:
+        """Like :meth:`verify`, but raises :class:`TokenRejected` for a refused token."""
+        result = self.verify(text, now)
+        if isinstance(result, TokenRejectReason):
+            raise TokenRejected(result)
+        return result
