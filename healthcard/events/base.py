@@ -56,7 +56,11 @@ def register_topic(topic: str, cls: type[DomainEvent]) -> None:
     """Register ``cls`` under ``topic``; also use it to keep an old topic resolving
     after a class is replaced (register the old topic for the new class)."""
     existing = _REGISTRY.get(topic)
-    if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
+    same_class = existing is not None and (existing.__module__, existing.__qualname__) == (
+        cls.__module__,
+        cls.__qualname__,
+    )  # the same class defined again (a module reload) may take its topic back
+    if existing is not None and existing is not cls and not same_class:
         raise ValueError(f"topic {topic!r} is already registered to {existing.__qualname__}")
     _REGISTRY[topic] = cls
 
