@@ -23,6 +23,8 @@ from uuid import UUID
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_SIZE_BITS = 256
+MAX_CACHED_KEYS = 5_000
+"""Bound of the key cache: a replay of a year touches every person once; keep memory flat."""
 
 
 class SubjectErased(LookupError):
@@ -109,7 +111,7 @@ class _KeyCache:
         return entry[0]
 
     def __setitem__(self, subject: UUID, key: bytes) -> None:
-        if len(self._entries) > 100_000:
+        if len(self._entries) >= MAX_CACHED_KEYS:
             self._entries.clear()
         self._entries[subject] = (key, time.monotonic())
 

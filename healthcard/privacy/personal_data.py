@@ -34,6 +34,8 @@ from healthcard.privacy.keystore import KeyStore
 SEALED = "$pii"
 ERASED_TEXT = "[erased]"
 ERASED_DATE = date.min
+MAX_CIPHERS = 500
+"""AES-GCM contexts kept for the most recent keys (events of one card come together)."""
 
 
 class PersonalDataCodec:
@@ -87,7 +89,7 @@ class PersonalDataCodec:
     def _cipher(self, key: bytes) -> AESGCM:
         aead = self._aead.get(key)
         if aead is None:
-            if len(self._aead) > 10_000:
+            if len(self._aead) >= MAX_CIPHERS:
                 self._aead.clear()
             aead = self._aead[key] = AESGCM(key)
         return aead
