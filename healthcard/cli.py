@@ -26,6 +26,7 @@ from rich.table import Table
 
 from healthcard import HealthCardApp, HealthCardConfig, __version__
 from healthcard.audit_trail import audit_trail
+from healthcard.cli_analytics import register as register_analytics
 from healthcard.cli_qr import qr_app
 from healthcard.commands import AccountRef
 from healthcard.domain.account import Account
@@ -57,6 +58,7 @@ app = typer.Typer(
 
 
 app.add_typer(qr_app, name="qr")
+register_analytics(app)
 
 
 def exits_on_domain_error(command: Callable[P, R]) -> Callable[P, R]:
