@@ -114,6 +114,9 @@ class HealthCardApp(Application[UUID]):
     env: ClassVar[dict[str, str]] = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": "healthcard.sqlite3",
+        # Cached aggregates are fast-forwarded with newer events on every get (so
+        # several processes stay correct) and copied cheaply (Aggregate.__deepcopy__).
+        "AGGREGATE_CACHE_MAXSIZE": "2000",
     }
 
     def __init__(
@@ -262,9 +265,12 @@ class HealthCardApp(Application[UUID]):
         if card.erased:
             return [card.id, *own_accounts]
         at = self.clock()
-        was_active = card.status is not CardStatus.CANCELLED
+        changed: dict[UUID, Aggregate] = {}
+        if card.status is not CardStatus.CANCELLED:
+            # Cancel first, while the card still knows its document and accounts.
+            card.cancel(cmd.reason, audit=cmd.audit, at=at)
+            changed = self._cancellation_effects(card, cmd.audit, at)
         card.erase_personal_data(cmd.reason, audit=cmd.audit, at=at)
-        changed = self._cancellation_effects(card, cmd.audit, at) if was_active else {}
         for own in own_accounts:
             loaded = changed.get(own)
             account = loaded if isinstance(loaded, Account) else self._get(Account, own)

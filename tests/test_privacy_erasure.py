@@ -167,3 +167,23 @@ def test_pg_dump_holds_no_personal_data_after_erasure(pg_schema: str, audit: Aud
     reopened = HealthCardApp(pg_env(pg_schema), clock=clock)
     assert reopened.card(card_id).name == ERASED_TEXT
     reopened.close()
+
+
+def test_another_process_cached_copy_shows_the_erasure(tmp_path: Path, audit: Audit) -> None:
+    """App servers cache aggregates; a fast-forwarded copy must not keep the person."""
+    db = tmp_path / "events.sqlite3"
+    server_a = HealthCardApp(sqlite_env(db), clock=FakeClock())
+    server_b = HealthCardApp(sqlite_env(db), clock=FakeClock())
+    card_id = register_person(server_a, audit)
+    assert server_b.card(card_id).name == NAME  # now cached in server B
+    assert server_b.repository.cache is not None
+    server_a.erase_personal_data(ErasePersonalData(audit=audit, card_id=card_id))
+    card = server_b.card(card_id)
+    assert card.erased
+    assert (card.name, card.phone, card.ehc_id) == (ERASED_TEXT, None, ERASED_TEXT)
+    assert card.document is not None
+    assert card.document.number == ERASED_TEXT
+    account = server_b.account(AccountRef(kind="phone", identifier=PHONE))
+    assert account.identifier == ERASED_TEXT
+    server_a.close()
+    server_b.close()

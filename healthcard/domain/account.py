@@ -14,6 +14,7 @@ from healthcard.domain.aggregate import Aggregate, applies
 from healthcard.domain.audit import Audit
 from healthcard.domain.card_values import AccountKind
 from healthcard.domain.errors import AlreadyBound, FamilyCapReached, NotBound
+from healthcard.domain.personal import ERASED_TEXT
 from healthcard.domain.relation import Relation
 from healthcard.events.account import AccountErased, AccountOpened, CardAdded, CardRemoved
 
@@ -59,6 +60,7 @@ class Account(Aggregate):
     @applies(AccountErased)
     def _erased(self, event: AccountErased) -> None:
         self.erased = True
+        self.identifier = ERASED_TEXT  # also in copies loaded before the erasure
 
     @applies(AccountOpened)
     def _opened(self, event: AccountOpened) -> None:

@@ -12,6 +12,7 @@ handlers on the aggregate. The class satisfies what ``Application.save`` and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import is_dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, Self, TypeVar
 from uuid import UUID
@@ -34,6 +35,26 @@ def applies(
         return method
 
     return mark
+
+
+def _copy_state(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy_record(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_record(item) for item in value]
+    if isinstance(value, set):
+        return set(value)
+    return _copy_record(value)
+
+
+def _copy_record(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        if getattr(type(value), "__dataclass_params__").frozen:  # noqa: B009 (typed Any)
+            return value
+        return replace(value)
+    if isinstance(value, dict | list | set):
+        return _copy_state(value)
+    return value  # immutable: str, int, UUID, enum, date, frozen pydantic model
 
 
 class EventHistoryError(RuntimeError):
@@ -83,6 +104,20 @@ class Aggregate:
     @property
     def modified_on(self) -> datetime | None:
         return self._modified_on
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        """A fast deep copy for the repository's aggregate cache.
+
+        Why: eventsourcing deep-copies a cached aggregate on every ``get`` so a failed
+        command cannot corrupt the cache, and ``copy.deepcopy`` walks every frozen
+        pydantic value too. State here is immutable values (str, UUID, enums, dates,
+        frozen models) held directly or in dicts, lists and sets, plus small mutable
+        records (dataclasses) inside those containers: copy the containers and the
+        records, share the immutable values.
+        """
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update({name: _copy_state(value) for name, value in self.__dict__.items()})
+        return clone
 
     def collect_events(self) -> list[DomainEvent]:
         """Hand over the pending events (``Application.save`` calls this)."""

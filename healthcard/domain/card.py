@@ -7,6 +7,7 @@ from uuid import UUID
 
 from healthcard.domain.aggregate import Aggregate, applies
 from healthcard.domain.audit import Audit, Channel
+from healthcard.domain.boundary import TRUSTED_CONTEXT
 from healthcard.domain.card_values import CardKind, CardStatus, IssuerMode, PhotoRef
 from healthcard.domain.clinic_values import china_date
 from healthcard.domain.errors import (
@@ -28,6 +29,7 @@ from healthcard.domain.identity import (
     resident_id_birth_date,
     resident_id_sex,
 )
+from healthcard.domain.personal import ERASED_DATE, ERASED_TEXT
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import (
     CHECK_IN_USES,
@@ -333,7 +335,23 @@ class HealthCard(Aggregate):
 
     @applies(PersonalDataErased)
     def _erased(self, event: PersonalDataErased) -> None:
+        # Wipe what this object holds too: a copy loaded before the erasure (another
+        # process's aggregate cache) must not keep showing the person once it is
+        # fast-forwarded. The values match what decoding gives without the key.
         self.erased = True
+        self.name = ERASED_TEXT
+        self.phone = None
+        self.photo = None
+        if self.document is not None:
+            self.document = IdentityDocument.model_validate(
+                {"type": DocumentType.OTHER, "number": ERASED_TEXT}, context=TRUSTED_CONTEXT
+            )
+        if self.birth_date is not None:
+            self.birth_date = ERASED_DATE
+        if self.main_index_id is not None:
+            self.main_index_id = ERASED_TEXT
+        if self.ehc_id is not None:
+            self.ehc_id = ERASED_TEXT
 
     @applies(Cancelled)
     def _cancelled(self, event: Cancelled) -> None:

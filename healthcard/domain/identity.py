@@ -10,6 +10,7 @@ import re
 import unicodedata
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import AfterValidator, ValidationInfo, field_validator
@@ -92,6 +93,7 @@ def _resident_id(compact: str) -> str:
     return compact
 
 
+@lru_cache(maxsize=4096)
 def _known_area(code: str) -> bool:
     parts = numdb.get("cn/loc").info(code)
     return any("county" in props for _, props in parts)

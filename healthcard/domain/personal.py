@@ -8,6 +8,7 @@ to any event class. Use it as ``Annotated[str, Personal]``.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Final
 
 from pydantic import BaseModel
@@ -28,6 +29,11 @@ class _PersonalMarker:
 
 
 Personal: Final = _PersonalMarker()
+
+ERASED_TEXT: Final = "[erased]"
+"""What an erased text field reads as (names, numbers, identifiers)."""
+ERASED_DATE: Final = date.min
+"""What an erased date reads as (birth dates)."""
 
 
 def personal_fields(model: type[BaseModel]) -> frozenset[str]:

@@ -27,13 +27,11 @@ import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
-from healthcard.domain.personal import personal_fields
+from healthcard.domain.personal import ERASED_DATE, ERASED_TEXT, personal_fields
 from healthcard.events.base import DomainEvent, topic_of
 from healthcard.privacy.keystore import KeyStore
 
 SEALED = "$pii"
-ERASED_TEXT = "[erased]"
-ERASED_DATE = date.min
 MAX_CIPHERS = 500
 """AES-GCM contexts kept for the most recent keys (events of one card come together)."""
 
