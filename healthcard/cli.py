@@ -27,6 +27,7 @@ from rich.table import Table
 from healthcard import HealthCardApp, HealthCardConfig, __version__
 from healthcard.audit_trail import audit_trail
 from healthcard.cli_analytics import register as register_analytics
+from healthcard.cli_projections import booking, projections_app, triage
 from healthcard.cli_qr import qr_app
 from healthcard.commands import AccountRef
 from healthcard.domain.account import Account
@@ -34,6 +35,7 @@ from healthcard.domain.card_values import CardStatus
 from healthcard.domain.errors import HealthCardError
 from healthcard.events.card import Bound
 from healthcard.persistence import key_file_for, local_sqlite_env
+from healthcard.projections import catch_up_all, views_path_for
 from healthcard.qr.demo_output import write_demo_qr
 from healthcard.simulation import DAY_START, MIN_CARDS, HospitalDay
 from healthcard.simulation.day import Progress as ProgressCallback
@@ -58,6 +60,9 @@ app = typer.Typer(
 
 
 app.add_typer(qr_app, name="qr")
+app.add_typer(projections_app, name="projections")
+app.command()(triage)
+app.command()(booking)
 register_analytics(app)
 
 
@@ -136,6 +141,7 @@ def demo(
             qr_files = _write_demo_qr(health, out)
     finally:
         health.close()
+    views = catch_up_all(db)  # the booking and triage read models, beside the log
     elapsed = time.perf_counter() - started
     console.print(
         f"Simulated {report.day.isoformat()} at hospital {HOSPITAL}: "
@@ -144,6 +150,13 @@ def demo(
         highlight=False,
     )
     render_report(console, report)
+    console.print(
+        f"Read models caught up: {views['applied']} events folded, position "
+        f"{views['position']} of {views['head']} (views in {views_path_for(db)}); "
+        "see `healthcard triage` and `healthcard booking`.",
+        markup=False,
+        highlight=False,
+    )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         summary = out / "summary.json"
@@ -238,6 +251,9 @@ def _remove_old_log(db: Path) -> bool:
     for suffix in ("-wal", "-shm", "-journal"):
         db.with_name(db.name + suffix).unlink(missing_ok=True)
     key_file_for(db).unlink(missing_ok=True)
+    views = views_path_for(db)  # read models of the old log go with it
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        views.with_name(views.name + suffix).unlink(missing_ok=True)
     db.unlink()
     return True
 
