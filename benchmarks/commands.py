@@ -144,9 +144,7 @@ def run_healthcard(db: Path, people: list[tuple[str, str, str]], per_session: in
             )
         )
         app.bind(
-            BindCard(
-                audit=audit, card_id=card_id, account={"kind": "phone", "identifier": phone}
-            )
+            BindCard(audit=audit, card_id=card_id, account={"kind": "phone", "identifier": phone})
         )
         if index % per_session == 0:
             session_ids.append(

@@ -49,9 +49,7 @@ def key_file_for(db: str | os.PathLike[str]) -> Path:
     return Path(f"{os.fspath(db)}.key")
 
 
-def local_sqlite_env(
-    db: str | os.PathLike[str], *, create_key: bool = False
-) -> dict[str, str]:
+def local_sqlite_env(db: str | os.PathLike[str], *, create_key: bool = False) -> dict[str, str]:
     """SQLite env for the CLI: encrypted at rest when ``<db>.key`` exists (or is created).
 
     Why a key file: the demo writes an encrypted log and later commands (read models,

@@ -30,6 +30,7 @@ TITLES = (
     "Clinic sessions",
     "Refusals by error code",
     "Triage check-ins",
+    "Card uses at points of care",
 )
 ARGS = ["demo", "--cards", "30", "--seed", "1"]
 
@@ -80,6 +81,9 @@ def _check_summary_against_db(summary: dict[str, Any], db: Path) -> dict[str, An
     assert summary["bindings"]["accounts"] == facts["topics"]["healthcard.account.Opened"]
     assert summary["appointments"]["made"] == facts["topics"]["healthcard.session.AppointmentMade"]
     assert summary["check_ins"]["total"] == facts["topics"]["healthcard.session.CheckedIn"]
+    assert summary["card_uses"]["total"] == facts["topics"]["healthcard.card.Used"] >= 1
+    assert "010102" in summary["card_uses"]["by_step"]  # diagnosis at the doctor's
+    assert summary["refusals"]["by_code"]["token_rejected"] == 1  # the replayed token
     assert {s["session_id"] for s in summary["sessions"]} == set(facts["sessions"])
     for figures in summary["sessions"]:
         session = facts["sessions"][figures["session_id"]]

@@ -38,6 +38,6 @@ def test_quick_start_commands_are_exactly_the_contract() -> None:
     block = re.search(r"## Quick start.*?```\n(.*?)```", text, re.S)
     assert block is not None
     assert block.group(1).splitlines() == [
-        'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]" && healthcard demo',
+        'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]" && healthcard demo',  # noqa: E501
         "pytest",
     ]

@@ -11,7 +11,10 @@ The day, on a fake clock starting at 07:30 (China Standard Time):
   family's cards, and one family is larger than the cap on purpose;
 * 08:45-09:30 patients book; temporary cards and full sessions are refused;
 * 09:30-11:30 and 13:30-16:30 most booked patients check in at the triage desk
-  with their ID card.
+  with their ID card; 10-45 minutes after checking in, most of those whose card is
+  bound to an account show a fresh QR token at the doctor's workstation (diagnosis),
+  some then at the lab (examination) and the pharmacy (dispensing); one token is
+  scanned twice on purpose (refused: replayed).
 
 Why a plan first (``plan.py``) and then a run: every choice (who, which channel,
 who books where) is drawn from one ``random.Random(seed)`` before any command, and the ids
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from healthcard.application import HealthCardApp
@@ -32,15 +35,24 @@ from healthcard.commands import (
     BindCard,
     CheckInWithDocument,
     CompleteIdentity,
+    IssueToken,
     MakeAppointment,
     PublishSession,
     RegisterCard,
+    UseCard,
 )
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import AccountKind
 from healthcard.domain.clinic_values import CHINA_TZ, Period, china_date
-from healthcard.domain.errors import RuleViolation, SessionFull
+from healthcard.domain.errors import (
+    HealthCardError,
+    RuleViolation,
+    SessionFull,
+    TokenRejected,
+    TokenRejectReason,
+)
 from healthcard.domain.relation import Relation
+from healthcard.domain.usage import TokenUse, UsageStep
 from healthcard.masking import mask_account, mask_name
 from healthcard.simulation.hospital import HOSPITAL, PRIMARY_INSTITUTIONS
 from healthcard.simulation.people import Household, synthetic_photo
@@ -50,6 +62,11 @@ from healthcard.testing.clock import FakeClock
 
 BOOKING_CHANNELS = (Channel.WECHAT_OFFICIAL_ACCOUNT, Channel.APP, Channel.MINI_PROGRAM)
 CHECK_IN_SHARE = 0.85
+CARD_USE_SHARE = 0.8
+"""Share of checked-in patients with a bound card who show a QR token to the doctor."""
+LAB_SHARE = 0.4
+PHARMACY_SHARE = 0.6
+LAB_CHANNELS = (Channel.WINDOW, Channel.KIOSK)
 Progress = Callable[[str, int], None]
 """Called with a phase name and how many planned steps were just done."""
 
@@ -78,6 +95,8 @@ class HospitalDay:
         self.session_ids: list[UUID] = []
         self.appointments: list[tuple[int, int]] = []  # (session index, card index)
         self.bound: dict[str, list[tuple[int, Relation]]] = {}  # account identifier -> bound cards
+        self.holders: dict[int, AccountRef] = {}  # card index -> account showing its QR code
+        self.replayed = False  # one token scanned twice on purpose, once a day
         self._progress: Progress = _no_progress
 
     # -- helpers ------------------------------------------------------------------------
@@ -93,12 +112,15 @@ class HospitalDay:
             actor=actor, channel=channel, institution=institution, correlation_id=self._uuid()
         )
 
+    def _slot(self, start: datetime, end: datetime, index: int, count: int) -> datetime:
+        """The ``index``-th of ``count`` slots between start and end (randomly placed)."""
+        return start + (end - start) * ((index + self.rng.random()) / max(count, 1))
+
     def _spread(self, start: datetime, end: datetime, index: int, count: int) -> None:
         """Move the clock to the ``index``-th of ``count`` slots between start and end."""
-        slot = (end - start) * ((index + self.rng.random()) / max(count, 1))
-        self.clock.set(max(start + slot, self.clock.now))
+        self.clock.set(max(self._slot(start, end, index, count), self.clock.now))
 
-    def _refused(self, command: str, error: RuleViolation) -> None:
+    def _refused(self, command: str, error: HealthCardError) -> None:
         self.report.refusals[(command, error.code)] += 1
 
     # -- the day ------------------------------------------------------------------------
@@ -201,6 +223,8 @@ class HospitalDay:
             self._refused("bind", refusal)
             return
         self.bound.setdefault(account.identifier, []).append((index, relation))
+        if relation is Relation.SELF or index not in self.holders:
+            self.holders[index] = account  # the patient's own account if any, else family's
 
     def _bookings(self) -> None:
         start, end = _at(self.plan.day, 8, 45), _at(self.plan.day, 9, 30)
@@ -244,15 +268,94 @@ class HospitalDay:
                 for session, index in self.appointments
                 if self.plan.sessions[session].period is period
             ]
+            visits: list[tuple[datetime, int, int]] = []  # (when seen, session, card index)
             for position, (session, index) in enumerate(arriving):
                 self._progress("triage check-in", 1)
                 if self.rng.random() >= CHECK_IN_SHARE:
                     continue  # did not come
-                self._spread(start, end, position, len(arriving))
-                self._check_in(session, index)
+                slot = self._slot(start, end, position, len(arriving))
+                visits = self._see_patients(visits, until=slot)
+                self.clock.set(max(slot, self.clock.now))
+                if (
+                    self._check_in(session, index)
+                    and index in self.holders
+                    and self.rng.random() < CARD_USE_SHARE
+                ):
+                    seen_at = self.clock.now + timedelta(minutes=self.rng.randint(10, 45))
+                    visits.append((seen_at, session, index))
+            self._see_patients(visits, until=None)
         self._progress("triage check-in", len(self.plan.booking_order) - len(self.appointments))
 
-    def _check_in(self, session: int, index: int) -> None:
+    def _see_patients(
+        self, visits: list[tuple[datetime, int, int]], until: datetime | None
+    ) -> list[tuple[datetime, int, int]]:
+        """Hold the visits due by ``until`` (all if ``None``); return those still waiting."""
+        visits = sorted(visits, key=lambda visit: visit[0])
+        due = [visit for visit in visits if until is None or visit[0] <= until]
+        for seen_at, session, index in due:
+            self.clock.set(max(seen_at, self.clock.now))
+            self._visit(session, index)
+        return visits[len(due) :]
+
+    def _visit(self, session: int, index: int) -> None:
+        """The doctor, then perhaps the lab and the pharmacy, each scanning a fresh token."""
+        department = self.plan.sessions[session].department
+        desk = f"ws-{department}-{self.rng.randrange(1, 6):02d}"
+        token = self._use(
+            index, TokenUse.DIAGNOSIS, UsageStep.DIAGNOSIS, desk, Channel.DOCTOR_WORKSTATION
+        )
+        if not self.replayed:
+            self.replayed = True
+            self._replay(token, desk)
+        if self.rng.random() < LAB_SHARE:
+            self.clock.advance(minutes=self.rng.randint(5, 20))
+            channel = self.rng.choice(LAB_CHANNELS)
+            actor = f"lab-{channel.value}-{self.rng.randrange(1, 4):02d}"
+            self._use(index, TokenUse.BLOOD_DRAW, UsageStep.EXAMINATION, actor, channel)
+        if self.rng.random() < PHARMACY_SHARE:
+            self.clock.advance(minutes=self.rng.randint(5, 25))
+            actor = f"pharmacy-{self.rng.randrange(1, 4):02d}"
+            self._use(index, TokenUse.PHARMACY, UsageStep.DISPENSING, actor, Channel.WINDOW)
+
+    def _use(self, index: int, use: TokenUse, step: UsageStep, actor: str, channel: Channel) -> str:
+        """Issue a token on the holder's phone and have it scanned seconds later."""
+        account = self.holders[index]
+        wechat = account.kind is AccountKind.WECHAT
+        token = self.app.issue_token(
+            IssueToken(
+                audit=self._audit(
+                    "wechat-oa" if wechat else "hospital-app",
+                    Channel.WECHAT_OFFICIAL_ACCOUNT if wechat else Channel.APP,
+                ),
+                card_id=self.card_ids[index],
+                account=account,
+                use=use,
+            )
+        )
+        self.clock.advance(seconds=self.rng.randint(5, 40))  # well within the 60 s lifetime
+        self.app.use_card(UseCard(audit=self._audit(actor, channel), token=token, step=step))
+        self.report.card_uses[(step.value, channel.value)] += 1
+        return token
+
+    def _replay(self, token: str, desk: str) -> None:
+        """Scan an accepted token again (a double scan): refused as replayed, nothing written."""
+        self.clock.advance(seconds=self.rng.randint(1, 5))
+        try:
+            self.app.use_card(
+                UseCard(
+                    audit=self._audit(desk, Channel.DOCTOR_WORKSTATION),
+                    token=token,
+                    step=UsageStep.DIAGNOSIS,
+                )
+            )
+        except TokenRejected as refusal:
+            if refusal.reason is not TokenRejectReason.REPLAYED:
+                raise
+            self._refused("use_card", refusal)
+            return
+        raise AssertionError("a replayed token was accepted")
+
+    def _check_in(self, session: int, index: int) -> bool:
         try:
             self.app.check_in_with_document(
                 CheckInWithDocument(
@@ -265,8 +368,9 @@ class HospitalDay:
             )
         except RuleViolation as refusal:
             self._refused("check_in", refusal)
-            return
+            return False
         self.report.check_ins += 1
+        return True
 
     def _finish_report(self) -> None:
         report = self.report

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from healthcard.domain.audit import Channel
+from healthcard.domain.usage import UsageStep
 from healthcard.simulation.hospital import DEPARTMENT_LABELS
 from healthcard.simulation.report import DayReport, SessionFigures
 
@@ -20,6 +21,7 @@ REFUSAL_MEANINGS = {
     "identity_incomplete": "temporary card: identity missing",
     "session_full": "no place left in the session",
     "family_cap_reached": "account already holds the cap",
+    "token_rejected": "QR token scanned twice (replayed)",
 }
 TOP_ACCOUNTS = 3
 
@@ -35,6 +37,7 @@ def render_report(console: Console, report: DayReport) -> None:
         sessions_table(report),
         refusals_table(report),
         check_ins_table(report),
+        card_uses_table(report),
     ):
         console.print(table)
 
@@ -159,4 +162,20 @@ def check_ins_table(report: DayReport) -> Table:
         str(report.check_ins),
         str(report.appointments_made - report.check_ins),
     )
+    return table
+
+
+def card_uses_table(report: DayReport) -> Table:
+    table = Table(
+        title="Card uses at points of care",
+        caption="each use scanned a freshly issued QR token (national step codes)",
+        show_footer=True,
+    )
+    table.add_column("step code", footer="total")
+    table.add_column("step")
+    table.add_column("channel")
+    table.add_column("uses", justify="right", footer=str(sum(report.card_uses.values())))
+    for step, channels in report.card_uses_by_step().items():
+        for channel, count in channels.items():
+            table.add_row(step, UsageStep(step).name.lower(), channel, str(count))
     return table

@@ -101,6 +101,8 @@ class DayReport:
     """(command, error code) -> how many commands the service refused."""
     appointments_made: int = 0
     check_ins: int = 0
+    card_uses: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(national step code, channel) -> cards used there with a QR token."""
     events_by_topic: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -117,6 +119,13 @@ class DayReport:
     def accounts_by_cards_held(self) -> dict[int, int]:
         held = Counter(len(account.members) for account in self.accounts)
         return dict(sorted(held.items()))
+
+    def card_uses_by_step(self) -> dict[str, dict[str, int]]:
+        """Step code -> channel -> uses, both sorted."""
+        by_step: dict[str, dict[str, int]] = {}
+        for (step, channel), count in sorted(self.card_uses.items()):
+            by_step.setdefault(step, {})[channel] = count
+        return by_step
 
     def to_json(self) -> dict[str, Any]:
         """The same figures as the printed tables, for machines (``summary.json``)."""
@@ -171,5 +180,9 @@ class DayReport:
                 "total": self.check_ins,
                 "by_credential": {CheckInCredential.ID_CARD.value: self.check_ins},
                 "no_shows": self.appointments_made - self.check_ins,
+            },
+            "card_uses": {
+                "total": sum(self.card_uses.values()),
+                "by_step": self.card_uses_by_step(),
             },
         }
