@@ -9,10 +9,9 @@ with ``@app.command()`` above ``@exits_on_domain_error``.
 
 from __future__ import annotations
 
-import functools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -29,10 +28,10 @@ from healthcard.audit_trail import audit_trail
 from healthcard.cli_analytics import register as register_analytics
 from healthcard.cli_projections import booking, projections_app, triage
 from healthcard.cli_qr import qr_app
+from healthcard.cli_support import exits_on_domain_error
 from healthcard.commands import AccountRef
 from healthcard.domain.account import Account
 from healthcard.domain.card_values import CardStatus
-from healthcard.domain.errors import HealthCardError
 from healthcard.events.card import Bound
 from healthcard.persistence import key_file_for, local_sqlite_env
 from healthcard.projections import catch_up_all, views_path_for
@@ -64,20 +63,6 @@ app.add_typer(projections_app, name="projections")
 app.command()(triage)
 app.command()(booking)
 register_analytics(app)
-
-
-def exits_on_domain_error(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a ``HealthCardError`` into ``error[code]: message`` on stderr and exit 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except HealthCardError as error:
-            typer.echo(f"error[{error.code}]: {error.message}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 @app.command()

@@ -43,8 +43,8 @@ from healthcard.analytics.history import (
 )
 from healthcard.analytics.log import LogFilter, LogReader, resolve_event_types
 from healthcard.application import HealthCardApp
+from healthcard.cli_support import exits_on_domain_error
 from healthcard.domain.clinic_values import CHINA_TZ
-from healthcard.domain.errors import HealthCardError
 from healthcard.persistence import local_sqlite_env
 
 P = ParamSpec("P")
@@ -85,14 +85,12 @@ analytics_app = typer.Typer(
 
 def exits_on_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Domain errors (and bad values found late) become ``error[...]`` and exit 2."""
+    guarded = exits_on_domain_error(command)
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return command(*args, **kwargs)
-        except HealthCardError as error:
-            typer.echo(f"error[{error.code}]: {error.message}", err=True)
-            raise typer.Exit(2) from None
+            return guarded(*args, **kwargs)
         except ValueError as error:
             typer.echo(f"error[invalid_input]: {error}", err=True)
             raise typer.Exit(2) from None

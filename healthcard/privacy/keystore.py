@@ -16,7 +16,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
@@ -119,21 +118,95 @@ class _KeyCache:
         self._entries.pop(subject, None)
 
 
-class _CachingKeyStore:
-    """Base of the database key stores: a short-lived cache in front of the table."""
+class _SqlKeyStore:
+    """Base of the database key stores: the table's statements, behind a short cache.
+
+    Subclasses give ``_sql`` (statements ``insert``, ``select``, ``erase``,
+    ``tombstone``, ``is_erased``, each taking the subject and, for ``insert``, the
+    key), the connection, and how a subject is passed (``_subject``).
+    """
+
+    _sql: dict[str, Any]
+    _conn: Any
 
     def __init__(self, cache_ttl: float = 5.0) -> None:
         self._cache = _KeyCache(cache_ttl)
+        self._db_lock = threading.Lock()
 
-    def _forget(self, subject: UUID) -> None:
+    def _subject(self, subject: UUID) -> Any:
+        return subject
+
+    def _after_erase(self) -> None:
+        """Hook: make sure no old page of the table keeps the key."""
+
+    def key_for_writing(self, subject: UUID) -> bytes:
+        cached = self._cache.get(subject)
+        if cached is not None:
+            return cached
+        created = new_key()
+        param = self._subject(subject)
+        with self._db_lock:
+            inserted = self._conn.execute(self._sql["insert"], (param, created)).rowcount
+            row = (
+                (created,)
+                if inserted == 1
+                else self._conn.execute(self._sql["select"], (param,)).fetchone()
+            )
+        if row is None or row[0] is None:
+            raise SubjectErased(subject)
+        key = bytes(row[0])
+        self._cache[subject] = key
+        return key
+
+    def key_for_reading(self, subject: UUID) -> bytes | None:
+        cached = self._cache.get(subject)
+        if cached is not None:
+            return cached
+        with self._db_lock:
+            row = self._conn.execute(self._sql["select"], (self._subject(subject),)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        key = bytes(row[0])
+        self._cache[subject] = key
+        return key
+
+    def erase(self, subject: UUID) -> bool:
+        param = self._subject(subject)
+        with self._db_lock:
+            deleted = bool(self._conn.execute(self._sql["erase"], (param,)).rowcount > 0)
+            if not deleted:
+                self._conn.execute(self._sql["tombstone"], (param,))
+            self._after_erase()
         self._cache.pop(subject)
+        return deleted
+
+    def is_erased(self, subject: UUID) -> bool:
+        with self._db_lock:
+            row = self._conn.execute(self._sql["is_erased"], (self._subject(subject),)).fetchone()
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        self._conn.close()
 
 
-class SqliteKeyStore(_CachingKeyStore):
+_SQLITE_STATEMENTS: dict[str, str] = {
+    "insert": "INSERT OR IGNORE INTO healthcard_personal_keys (subject, key) VALUES (?, ?)",
+    "select": "SELECT key FROM healthcard_personal_keys WHERE subject = ?",
+    "erase": "UPDATE healthcard_personal_keys SET key = NULL, "
+    "erased_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') "
+    "WHERE subject = ? AND key IS NOT NULL",
+    "tombstone": "INSERT OR IGNORE INTO healthcard_personal_keys (subject, key, erased_at) "
+    "VALUES (?, NULL, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+    "is_erased": "SELECT key IS NULL FROM healthcard_personal_keys WHERE subject = ?",
+}
+
+
+class SqliteKeyStore(_SqlKeyStore):
     """Table ``healthcard_personal_keys`` in a SQLite file (the event store's file)."""
 
     def __init__(self, path: str, *, cache_ttl: float = 5.0) -> None:
         super().__init__(cache_ttl)
+        self._sql = dict(_SQLITE_STATEMENTS)
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._conn.execute("PRAGMA secure_delete=ON")
@@ -147,77 +220,16 @@ class SqliteKeyStore(_CachingKeyStore):
             "CREATE TABLE IF NOT EXISTS healthcard_personal_keys ("
             " subject TEXT PRIMARY KEY, key BLOB, erased_at TEXT)"
         )
-        self._db_lock = threading.Lock()
 
-    def key_for_writing(self, subject: UUID) -> bytes:
-        cached = self._cache.get(subject)
-        if cached is not None:
-            return cached
-        created = new_key()
-        with self._db_lock:
-            inserted = self._conn.execute(
-                "INSERT OR IGNORE INTO healthcard_personal_keys (subject, key) VALUES (?, ?)",
-                (str(subject), created),
-            ).rowcount
-            row = (
-                (created,)
-                if inserted
-                else self._conn.execute(
-                    "SELECT key FROM healthcard_personal_keys WHERE subject = ?", (str(subject),)
-                ).fetchone()
-            )
-        if row is None or row[0] is None:
-            raise SubjectErased(subject)
-        key = bytes(row[0])
-        self._cache[subject] = key
-        return key
+    def _subject(self, subject: UUID) -> Any:
+        return str(subject)
 
-    def key_for_reading(self, subject: UUID) -> bytes | None:
-        cached = self._cache.get(subject)
-        if cached is not None:
-            return cached
-        with self._db_lock:
-            row = self._conn.execute(
-                "SELECT key FROM healthcard_personal_keys WHERE subject = ?", (str(subject),)
-            ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        key = bytes(row[0])
-        self._cache[subject] = key
-        return key
-
-    def erase(self, subject: UUID) -> bool:
-        with self._db_lock:
-            cursor = self._conn.execute(
-                "UPDATE healthcard_personal_keys SET key = NULL, erased_at = ? "
-                "WHERE subject = ? AND key IS NOT NULL",
-                (_now(), str(subject)),
-            )
-            deleted = cursor.rowcount > 0
-            if not deleted:
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO healthcard_personal_keys (subject, key, erased_at) "
-                    "VALUES (?, NULL, ?)",
-                    (str(subject), _now()),
-                )
-            # Push the WAL into the main file and drop it: no old page keeps the key.
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._forget(subject)
-        return deleted
-
-    def is_erased(self, subject: UUID) -> bool:
-        with self._db_lock:
-            row = self._conn.execute(
-                "SELECT key IS NULL FROM healthcard_personal_keys WHERE subject = ?",
-                (str(subject),),
-            ).fetchone()
-        return bool(row and row[0])
-
-    def close(self) -> None:
-        self._conn.close()
+    def _after_erase(self) -> None:
+        # Push the WAL into the main file and drop it: no old page keeps the key.
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-class PostgresKeyStore(_CachingKeyStore):
+class PostgresKeyStore(_SqlKeyStore):
     """Table ``healthcard_personal_keys`` in the application's PostgreSQL schema."""
 
     def __init__(
@@ -248,51 +260,7 @@ class PostgresKeyStore(_CachingKeyStore):
             }.items()
         }
         self._conn = psycopg.connect(**conninfo, autocommit=True)
-        self._db_lock = threading.Lock()
-        with self._db_lock:
-            self._conn.execute(self._sql["create"])
-
-    def key_for_writing(self, subject: UUID) -> bytes:
-        cached = self._cache.get(subject)
-        if cached is not None:
-            return cached
-        with self._db_lock:
-            self._conn.execute(self._sql["insert"], (subject, new_key()))
-            row = self._conn.execute(self._sql["select"], (subject,)).fetchone()
-        if row is None or row[0] is None:
-            raise SubjectErased(subject)
-        key = bytes(row[0])
-        self._cache[subject] = key
-        return key
-
-    def key_for_reading(self, subject: UUID) -> bytes | None:
-        cached = self._cache.get(subject)
-        if cached is not None:
-            return cached
-        with self._db_lock:
-            row = self._conn.execute(self._sql["select"], (subject,)).fetchone()
-        if row is None or row[0] is None:
-            return None
-        key = bytes(row[0])
-        self._cache[subject] = key
-        return key
-
-    def erase(self, subject: UUID) -> bool:
-        with self._db_lock:
-            cursor = self._conn.execute(self._sql["erase"], (subject,))
-            deleted = cursor.rowcount > 0
-            if not deleted:
-                self._conn.execute(self._sql["tombstone"], (subject,))
-        self._forget(subject)
-        return deleted
-
-    def is_erased(self, subject: UUID) -> bool:
-        with self._db_lock:
-            row = self._conn.execute(self._sql["is_erased"], (subject,)).fetchone()
-        return bool(row and row[0])
-
-    def close(self) -> None:
-        self._conn.close()
+        self._conn.execute(self._sql["create"])
 
 
 def keystore_from_env(env: Mapping[str, str]) -> KeyStore:
@@ -314,10 +282,6 @@ def keystore_from_env(env: Mapping[str, str]) -> KeyStore:
             conninfo["password"] = env["POSTGRES_PASSWORD"]
         return PostgresKeyStore(conninfo, env.get("POSTGRES_SCHEMA", ""))
     return InMemoryKeyStore()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 __all__ = [
