@@ -8,7 +8,7 @@ last place conflict on its version and one of them is retried and refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from uuid import UUID
 
@@ -37,9 +37,13 @@ from healthcard.events.session import (
 )
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Appointment:
-    """An appointment inside its session (an entity of the session aggregate)."""
+    """An appointment inside its session (an entity of the session aggregate).
+
+    Frozen: a change replaces the record, so copying the session (the repository's
+    cache copies on every load) shares the records instead of copying each one.
+    """
 
     appointment_id: UUID
     card_id: UUID
@@ -170,12 +174,16 @@ class ClinicSession(Aggregate):
     @applies(AppointmentCancelled)
     def _cancelled(self, event: AppointmentCancelled) -> None:
         appointment = self.appointments[event.appointment_id]
-        appointment.status = AppointmentStatus.CANCELLED
+        self.appointments[event.appointment_id] = replace(
+            appointment, status=AppointmentStatus.CANCELLED
+        )
         self.active_by_card.pop(appointment.card_id, None)
 
     @applies(CheckedIn)
     def _checked_in(self, event: CheckedIn) -> None:
-        appointment = self.appointments[event.appointment_id]
-        appointment.status = AppointmentStatus.CHECKED_IN
-        appointment.checked_in_at = event.timestamp
-        appointment.credential = event.credential
+        self.appointments[event.appointment_id] = replace(
+            self.appointments[event.appointment_id],
+            status=AppointmentStatus.CHECKED_IN,
+            checked_in_at=event.timestamp,
+            credential=event.credential,
+        )
