@@ -25,7 +25,7 @@ from eventsourcing.domain import Aggregate, event
 from stdnum.cn import ric
 
 from healthcard import HealthCardApp
-from healthcard.commands import (
+from healthcard.application.commands import (
     BindCard,
     CompleteIdentity,
     MakeAppointment,
@@ -33,10 +33,11 @@ from healthcard.commands import (
     RegisterCard,
 )
 from healthcard.domain.audit import Audit, Channel
-from healthcard.domain.clinic_values import CHINA_TZ, Period
+from healthcard.domain.clinic_values import Period
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.identity import Sex
-from healthcard.persistence import sqlite_env
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.adapters.clock import FakeClock
 
 EVENTS_PER_CARD = 7
 

@@ -41,15 +41,16 @@ from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card import HealthCard
 from healthcard.domain.card_values import AccountKind, IssuerMode
 from healthcard.domain.clinic_session import ClinicSession
-from healthcard.domain.clinic_values import CHINA_TZ, CheckInCredential, Period
+from healthcard.domain.clinic_values import CheckInCredential, Period
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import PresentedToken, TokenUse, UsageStep
-from healthcard.lookup import account_id, document_claim_id
-from healthcard.persistence import local_sqlite_env
-from healthcard.qr.national import ehc_id, main_index_id
-from healthcard.testing.clock import FakeClock
+from healthcard.application.keyed_ids import account_id, document_claim_id
+from healthcard.adapters.persistence import local_sqlite_env
+from healthcard.adapters.national_ids import ehc_id, main_index_id
+from healthcard.adapters.clock import FakeClock
 
 START = datetime(2026, 1, 5, 7, 30, tzinfo=CHINA_TZ)
 CARDS_PER_DAY = 2_000
@@ -267,7 +268,7 @@ import json, resource, sys, time
 from pathlib import Path
 from healthcard import HealthCardApp
 from healthcard.analytics.export import export_log, ExportFormat
-from healthcard.persistence import local_sqlite_env
+from healthcard.adapters.persistence import local_sqlite_env
 import pyarrow, pyarrow.parquet  # the baseline imports them too
 db, out, fmt, batch, clear, mode = sys.argv[1:7]
 app = HealthCardApp(local_sqlite_env(db))

@@ -53,18 +53,19 @@ from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card import HealthCard
 from healthcard.domain.card_values import AccountKind, IssuerMode
 from healthcard.domain.clinic_session import ClinicSession
-from healthcard.domain.clinic_values import CHINA_TZ, CheckInCredential, Period
+from healthcard.domain.clinic_values import CheckInCredential, Period
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import PresentedToken, TokenUse, UsageStep
-from healthcard.lookup import account_id, document_claim_id, idempotent_uuid
-from healthcard.persistence import sqlite_env
-from healthcard.projections import open_projections, rebuild
-from healthcard.projections.rebuild import REBUILD_BATCH
-from healthcard.projections.runner import paused_gc
-from healthcard.qr.national import ehc_id, main_index_id
-from healthcard.testing.clock import FakeClock
+from healthcard.application.keyed_ids import account_id, document_claim_id, idempotent_uuid
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.readmodels import open_projections, rebuild
+from healthcard.readmodels.rebuild import REBUILD_BATCH
+from healthcard.readmodels.runner import paused_gc
+from healthcard.adapters.national_ids import ehc_id, main_index_id
+from healthcard.adapters.clock import FakeClock
 
 GENERATOR_VERSION = 2
 """Bump when the generated history changes shape (invalidates cached files)."""

@@ -33,10 +33,10 @@ from healthcard.analytics import (
 )
 from healthcard.analytics.funnel import STAGES
 from healthcard.domain.audit import Channel
-from healthcard.domain.clinic_values import CHINA_TZ
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import HealthCardError
 from healthcard.domain.usage import UsageStep
-from healthcard.persistence import local_sqlite_env
+from healthcard.adapters.persistence import local_sqlite_env
 from healthcard.testing import FakeClock
 from healthcard.testing.world import Driver
 

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from healthcard import HealthCardApp, HealthCardConfig
 from healthcard.analytics import compute_stats
-from healthcard.commands import (
+from healthcard.application.commands import (
     BindCard,
     CheckInWithDocument,
     CompleteIdentity,
@@ -34,12 +34,12 @@ from healthcard.commands import (
     RegisterCard,
 )
 from healthcard.domain.audit import Audit, Channel
-from healthcard.domain.clinic_values import CHINA_TZ
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import DocumentAlreadyRegistered, HealthCardError
 from healthcard.domain.identity import DocumentType, IdentityDocument
-from healthcard.masking import mask_document_number, mask_name
-from healthcard.persistence import sqlite_env
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.privacy.masking import mask_document_number, mask_name
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.adapters.clock import FakeClock
 
 HTTP_STATUS = {
     "invalid_input": 422,

@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from healthcard import HealthCardApp
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import IssuerMode
-from healthcard.domain.clinic_values import CHINA_TZ
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import InvalidStatusChange
-from healthcard.events.card import Cancelled, Frozen, Registered, Unfrozen
-from healthcard.persistence import memory_env, sqlite_env
+from healthcard.domain.events.card import Cancelled, Frozen, Registered, Unfrozen
+from healthcard.adapters.persistence import memory_env, sqlite_env
 from healthcard.testing import (
     FakeClock,
     HealthCardMachine,

@@ -17,8 +17,8 @@ import pytest
 
 from healthcard import HealthCardApp
 from healthcard.domain.audit import Audit, Channel
-from healthcard.persistence import memory_env, postgres_env, sqlite_env
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.persistence import memory_env, postgres_env, sqlite_env
+from healthcard.adapters.clock import FakeClock
 
 PG_HOST = os.environ.get("HEALTHCARD_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("HEALTHCARD_PG_PORT", "5432"))

@@ -9,7 +9,7 @@ from pathlib import Path
 from uuid import UUID
 
 from healthcard import HealthCardApp
-from healthcard.commands import BindCard, CompleteIdentity, RegisterCard
+from healthcard.application.commands import BindCard, CompleteIdentity, RegisterCard
 from healthcard.domain.audit import Audit
 
 NAME = "欧阳娜娜"

@@ -14,8 +14,8 @@ import typer
 from typer.testing import CliRunner
 
 from healthcard import HealthCardApp
-from healthcard.cli_analytics import COMMANDS, analytics_app, parse_time, register
-from healthcard.persistence import local_sqlite_env
+from healthcard.cli.analytics import COMMANDS, analytics_app, parse_time, register
+from healthcard.adapters.persistence import local_sqlite_env
 from healthcard.testing import FakeClock
 from healthcard.testing.world import Driver
 

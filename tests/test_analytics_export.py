@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from healthcard.domain.errors import InvalidInput
 from healthcard import HealthCardApp
 from healthcard.analytics.export import (
     COLUMNS,
@@ -29,11 +30,11 @@ from healthcard.analytics.export import (
     write_rows,
 )
 from healthcard.analytics.log import LogFilter, LogReader, LogRecord
-from healthcard.analytics.redact import mask_state
+from healthcard.adapters.privacy.masking import mask_state
 from healthcard.domain.personal import personal_fields
-from healthcard.events.base import DomainEvent
-from healthcard.events.card import IdentityCompleted, Registered
-from healthcard.persistence import local_sqlite_env
+from healthcard.domain.events.base import DomainEvent
+from healthcard.domain.events.card import IdentityCompleted, Registered
+from healthcard.adapters.persistence import local_sqlite_env
 from healthcard.testing import FakeClock
 from healthcard.testing import strategies as hs
 from healthcard.testing.world import Driver
@@ -231,7 +232,7 @@ def test_a_failed_export_leaves_no_file(
 def test_the_format_comes_from_the_suffix() -> None:
     assert format_for(Path("x.Parquet")) is ExportFormat.PARQUET
     assert format_for(Path("x.jsonl")) is ExportFormat.JSONL
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(InvalidInput, match="format"):
         format_for(Path("x.xlsx"))
 
 

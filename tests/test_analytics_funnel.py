@@ -15,9 +15,9 @@ from healthcard import HealthCardApp
 from healthcard.analytics.funnel import STAGES, GroupBy, compute_stats, stats_from_records
 from healthcard.analytics.log import LogReader
 from healthcard.domain.audit import Channel
-from healthcard.domain.clinic_values import CHINA_TZ
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.usage import UsageStep
-from healthcard.persistence import memory_env
+from healthcard.adapters.persistence import memory_env
 from healthcard.testing import FakeClock
 from healthcard.testing.world import Driver
 

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
 
+from healthcard.domain.errors import InvalidInput
 from healthcard import HealthCardApp
 from healthcard.analytics.history import (
     card_as_of_time,
@@ -28,11 +29,11 @@ from healthcard.analytics.history import (
     describe_card,
     version_at,
 )
-from healthcard.commands import UnbindCard, UnfreezeCard
+from healthcard.application.commands import UnbindCard, UnfreezeCard
 from healthcard.domain.card import HealthCard
 from healthcard.domain.errors import CardNotFound, HealthCardError
 from healthcard.domain.usage import UsageStep
-from healthcard.persistence import local_sqlite_env, memory_env
+from healthcard.adapters.persistence import local_sqlite_env, memory_env
 from healthcard.testing import FakeClock, aggregate_state
 from healthcard.testing.world import Driver, phone_account
 
@@ -270,5 +271,5 @@ def test_naive_times_are_refused(
 ) -> None:
     app, driver, clock = world
     card_id = driver.register()
-    with pytest.raises(ValueError, match="timezone"):
+    with pytest.raises(InvalidInput, match="timezone"):
         card_as_of_time(app, card_id, clock.now.replace(tzinfo=None))

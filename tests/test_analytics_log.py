@@ -14,12 +14,13 @@ from uuid import UUID
 
 import pytest
 
+from healthcard.domain.errors import InvalidInput
 from healthcard import HealthCardApp
 from healthcard.analytics.log import LogFilter, LogReader, iter_events, resolve_event_types
-from healthcard.events.base import DomainEvent, topic_of
-from healthcard.events.card import Frozen, Registered
-from healthcard.events.session import AppointmentCancelled, AppointmentMade
-from healthcard.persistence import local_sqlite_env, memory_env
+from healthcard.domain.events.base import DomainEvent, topic_of
+from healthcard.domain.events.card import Frozen, Registered
+from healthcard.domain.events.session import AppointmentCancelled, AppointmentMade
+from healthcard.adapters.persistence import local_sqlite_env, memory_env
 from healthcard.testing import FakeClock
 from healthcard.testing.world import Driver
 
@@ -191,13 +192,13 @@ def test_iter_events_shortcut_and_type_resolution(
     registered = list(iter_events(app, types=["healthcard.card.Registered"]))
     assert {i.event.originator_id for i in registered} == {ids["alice"], ids["bob"], ids["carol"]}
     assert all(isinstance(i.event, Registered) for i in registered)
-    with pytest.raises(ValueError, match="unknown event type"):
+    with pytest.raises(InvalidInput, match="unknown event type"):
         resolve_event_types(["Registred"])
 
 
 def test_naive_bounds_are_refused() -> None:
     clock = FakeClock()
-    with pytest.raises(ValueError, match="timezone"):
+    with pytest.raises(InvalidInput, match="timezone"):
         LogFilter(since=clock.now.replace(tzinfo=None))
 
 

@@ -18,7 +18,7 @@ import pytest
 from stdnum.cn import ric
 
 from healthcard import HealthCardApp, HealthCardConfig
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CancelAppointment,
@@ -54,8 +54,8 @@ from healthcard.domain.errors import (
 )
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.relation import Relation
-from healthcard.events.catalog import registered_topics
-from healthcard.testing.clock import FakeClock
+from healthcard.domain.events.catalog import registered_topics
+from healthcard.adapters.clock import FakeClock
 
 HOSPITAL = Audit(actor="staff-001", channel=Channel.WINDOW, institution="H510100001")
 WECHAT = Audit(actor="wx-user", channel=Channel.WECHAT_OFFICIAL_ACCOUNT, institution="H510100001")

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from healthcard import HealthCardApp
 from healthcard import commands as commands_module
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CancelAppointment,
@@ -49,12 +49,12 @@ from healthcard.commands import (
     UnfreezeCard,
     UseCard,
 )
-from healthcard.config import HealthCardConfig
+from healthcard.application.config import HealthCardConfig
 from healthcard.domain.boundary import BoundaryModel
 from healthcard.domain.errors import HealthCardError, InvalidInput, TokenRejected
 from healthcard.domain.identity import IdentityDocument
-from healthcard.persistence import memory_env
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.persistence import memory_env
+from healthcard.adapters.clock import FakeClock
 
 RESIDENT_ID = "11010519491231002X"  # female, born 1949-12-31
 OTHER_RESIDENT_ID = "510104199003150023"  # female, born 1990-03-15

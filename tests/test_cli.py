@@ -16,11 +16,13 @@ from typer.testing import CliRunner
 
 import healthcard
 from healthcard import HealthCardApp
-from healthcard.cli import _progress, app, exits_on_domain_error
+from healthcard.cli import app, exits_on_domain_error
+from healthcard.cli.demo import shows_progress
+from healthcard.cli.progress import progress
 from healthcard.domain.errors import FamilyCapReached
-from healthcard.events.card import Registered
-from healthcard.events.session import CheckedIn, SessionPublished
-from healthcard.persistence import key_file_for, local_sqlite_env
+from healthcard.domain.events.card import Registered
+from healthcard.domain.events.session import CheckedIn, SessionPublished
+from healthcard.adapters.persistence import key_file_for, local_sqlite_env
 
 TITLES = (
     "Events written by topic",
@@ -200,10 +202,13 @@ def test_domain_errors_print_their_code_and_exit_2() -> None:
 
 @pytest.mark.parametrize(("cards", "shown"), [(40, False), (199, False), (200, True)])
 def test_progress_bar_only_for_big_days(cards: int, shown: bool) -> None:
-    with _progress(cards, 10) as advance:
-        assert (advance is not None) is shown
-        if advance is not None:
-            advance("registering", 10)
+    assert shows_progress(cards) is shown
+    with progress("simulating", total=10, enabled=shown) as bar:
+        bar.phase("registering", 10)
+        assert (bar._bar is not None) is shown
+        if bar._bar is not None:
+            assert bar._bar.tasks[0].completed == 10
+            assert bar._bar.tasks[0].description == "registering"
 
 
 def test_demo_log_is_encrypted_at_rest_with_a_private_key_file(tmp_path: Path) -> None:

@@ -31,10 +31,10 @@ from eventsourcing.utils import Environment
 from pydantic import BaseModel
 
 from healthcard.domain.audit import Audit, Channel
-from healthcard.domain.clinic_values import CHINA_TZ
-from healthcard.events import base, catalog
-from healthcard.events.base import DomainEvent
-from healthcard.events.codec import OrjsonTranscoder, PydanticMapper
+from healthcard.domain.clock import CHINA_TZ
+from healthcard.domain.events import base, catalog
+from healthcard.domain.events.base import DomainEvent
+from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 
 PINNED_TOPICS = frozenset(
     {
@@ -444,8 +444,8 @@ def test_a_decoding_error_never_shows_personal_data() -> None:
 
 
 def test_a_topic_cannot_be_taken_by_another_class_with_the_same_name() -> None:
-    from healthcard.events.base import register_topic, resolve_topic
-    from healthcard.events.card import Registered
+    from healthcard.domain.events.base import register_topic, resolve_topic
+    from healthcard.domain.events.card import Registered
 
     impostor = type("Registered", (DomainEvent,), {"__module__": "tests.elsewhere"})
     with pytest.raises(ValueError, match="already registered"):

@@ -19,10 +19,10 @@ from healthcard.domain.account import Account
 from healthcard.domain.aggregate import Aggregate
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import AccountKind
-from healthcard.domain.clinic_values import CHINA_TZ
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import AlreadyBound, FamilyCapReached, HealthCardError, NotBound
 from healthcard.domain.relation import Relation
-from healthcard.events.account import AccountOpened, CardAdded, CardRemoved
+from healthcard.domain.events.account import AccountOpened, CardAdded, CardRemoved
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=CHINA_TZ)
 AUDIT = Audit(actor="wx-user", channel=Channel.WECHAT_OFFICIAL_ACCOUNT, institution="H510100001")

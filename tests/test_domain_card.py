@@ -20,7 +20,7 @@ from healthcard.domain.aggregate import Aggregate, EventHistoryError
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card import HealthCard
 from healthcard.domain.card_values import CardKind, CardStatus, IssuerMode
-from healthcard.domain.clinic_values import CHINA_TZ
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.errors import (
     AlreadyBound,
@@ -36,8 +36,8 @@ from healthcard.domain.errors import (
 )
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.relation import Relation
-from healthcard.events.card import Bound, Cancelled, IdentityCompleted, Registered
-from healthcard.events.document import DocumentClaimed, DocumentReleased
+from healthcard.domain.events.card import Bound, Cancelled, IdentityCompleted, Registered
+from healthcard.domain.events.document import DocumentClaimed, DocumentReleased
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=CHINA_TZ)
 RESIDENT_ID = "11010519491231002X"  # female, born 1949-12-31

@@ -20,7 +20,8 @@ from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card import HealthCard
 from healthcard.domain.card_values import IssuerMode
 from healthcard.domain.clinic_session import ClinicSession
-from healthcard.domain.clinic_values import CHINA_TZ, AppointmentStatus, CheckInCredential, Period
+from healthcard.domain.clinic_values import AppointmentStatus, CheckInCredential, Period
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import (
     AppointmentInPast,
     AppointmentNotActive,
@@ -33,7 +34,7 @@ from healthcard.domain.errors import (
     SessionFull,
 )
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
-from healthcard.events.session import (
+from healthcard.domain.events.session import (
     AppointmentCancelled,
     AppointmentMade,
     CheckedIn,

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stdnum.cn import ric
 
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CompleteIdentity,

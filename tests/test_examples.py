@@ -22,7 +22,7 @@ from types import ModuleType
 import pyarrow.parquet as pq
 
 from healthcard import HealthCardApp
-from healthcard.persistence import local_sqlite_env
+from healthcard.adapters.persistence import local_sqlite_env
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -28,7 +28,7 @@ from eventsourcing.cryptography import AESCipher
 from eventsourcing.persistence import StoredEvent
 
 from healthcard import HealthCardApp
-from healthcard.commands import AccountRef
+from healthcard.application.commands import AccountRef
 from healthcard.domain.account import Account
 from healthcard.domain.audit import Channel
 from healthcard.domain.card import HealthCard
@@ -37,10 +37,10 @@ from healthcard.domain.clinic_values import AppointmentStatus, CheckInCredential
 from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.identity import IdentityDocument, Sex
 from healthcard.domain.relation import Relation
-from healthcard.events import catalog
-from healthcard.events.base import DomainEvent, resolve_topic, topic_of
-from healthcard.persistence import memory_env, sqlite_env
-from healthcard.testing.clock import FakeClock
+from healthcard.domain.events import catalog
+from healthcard.domain.events.base import DomainEvent, resolve_topic, topic_of
+from healthcard.adapters.persistence import memory_env, sqlite_env
+from healthcard.adapters.clock import FakeClock
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 LOG = GOLDEN / "v0.1.0-events.jsonl"

@@ -12,7 +12,7 @@ from stdnum.cn import ric
 
 from healthcard.domain.card_values import AccountKind
 from healthcard.domain.phone import normalise_cn_mobile
-from healthcard.masking import (
+from healthcard.adapters.privacy.masking import (
     MASK,
     mask_account,
     mask_document_number,

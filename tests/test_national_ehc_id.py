@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from healthcard.qr.national import (
+from healthcard.adapters.national_ids import (
     ENV_INDEX_KEY,
     ENV_ROOT_KEY,
     TEST_INDEX_KEY,

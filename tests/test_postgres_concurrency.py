@@ -36,7 +36,7 @@ from conftest import pg_env
 from stdnum.cn import ric
 
 from healthcard import HealthCardApp, HealthCardConfig
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CompleteIdentity,
@@ -49,8 +49,8 @@ from healthcard.domain.clinic_values import Period
 from healthcard.domain.errors import HealthCardError
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.relation import Relation
-from healthcard.persistence import sqlite_env
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.adapters.clock import FakeClock
 
 AUDIT = Audit(actor="staff-001", channel=Channel.APP, institution="H510100001")
 BORN = date(1985, 7, 1)

@@ -19,7 +19,7 @@ from privacy_helpers import (
 )
 
 from healthcard import HealthCardApp
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     ErasePersonalData,
     MakeAppointment,
@@ -30,9 +30,9 @@ from healthcard.domain.audit import Audit
 from healthcard.domain.card_values import CardStatus
 from healthcard.domain.clinic_values import AppointmentStatus, Period
 from healthcard.domain.identity import IdentityDocument
-from healthcard.persistence import sqlite_env
-from healthcard.privacy.personal_data import ERASED_TEXT
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.adapters.privacy.sealing import ERASED_TEXT
+from healthcard.adapters.clock import FakeClock
 
 
 def _book(app: HealthCardApp, audit: Audit, card_id: object) -> tuple[object, object]:

@@ -9,14 +9,14 @@ from pathlib import Path
 from privacy_helpers import NAME, personal_hits, register_person, sqlite_bytes
 
 from healthcard import HealthCardApp
-from healthcard.commands import ErasePersonalData, MakeAppointment, PublishSession
+from healthcard.application.commands import ErasePersonalData, MakeAppointment, PublishSession
 from healthcard.domain.audit import Audit
 from healthcard.domain.clinic_values import Period
-from healthcard.masking import mask_name
-from healthcard.persistence import sqlite_env
-from healthcard.projections import catch_up_all, open_projections, views_path_for
-from healthcard.projections.rebuild import rebuild
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.privacy.masking import mask_name
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.readmodels import catch_up_all, open_projections, views_path_for
+from healthcard.readmodels.rebuild import rebuild
+from healthcard.adapters.clock import FakeClock
 
 
 def _cards_rows(db: Path) -> list[tuple[object, ...]]:

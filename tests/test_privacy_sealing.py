@@ -12,17 +12,17 @@ from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 
 from healthcard.domain.audit import Audit
 from healthcard.domain.personal import personal_fields
-from healthcard.events.card import IdentityCompleted, Registered
-from healthcard.events.codec import OrjsonTranscoder, PydanticMapper
-from healthcard.privacy.keystore import (
+from healthcard.domain.events.card import IdentityCompleted, Registered
+from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
+from healthcard.adapters.privacy.keystore import (
     InMemoryKeyStore,
     KeyStore,
     PostgresKeyStore,
     SqliteKeyStore,
     SubjectErased,
 )
-from healthcard.privacy.personal_data import SEALED, PersonalDataCodec
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.privacy.sealing import SEALED, PersonalDataCodec
+from healthcard.adapters.clock import FakeClock
 
 
 def _mapper(keystore: KeyStore) -> PydanticMapper:

@@ -12,12 +12,12 @@ import pytest
 from test_projections_fold import busy_day, reference_tables
 
 from healthcard import HealthCardApp
-from healthcard.domain.clinic_values import CHINA_TZ
-from healthcard.persistence import sqlite_env
-from healthcard.projections import Projector, open_projections, rebuild, views_path_for
-from healthcard.projections.reader_process import ReaderFailed
-from healthcard.projections.store_sql import SqlViewStore
-from healthcard.testing.clock import FakeClock
+from healthcard.domain.clock import CHINA_TZ
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.readmodels import Projector, open_projections, rebuild, views_path_for
+from healthcard.readmodels.reader_process import ReaderFailed
+from healthcard.readmodels.store_sql import SqlViewStore
+from healthcard.adapters.clock import FakeClock
 
 PEOPLE = 80
 

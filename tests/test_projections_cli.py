@@ -12,10 +12,10 @@ from test_projections_fold import NAMES, busy_day
 from typer.testing import CliRunner
 
 from healthcard import HealthCardApp
-from healthcard.cli_projections import booking, projections_app, triage
-from healthcard.persistence import sqlite_env
-from healthcard.projections import catch_up_all, views_path_for
-from healthcard.testing.clock import FakeClock
+from healthcard.cli.readmodels import booking, projections_app, triage
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.readmodels import catch_up_all, views_path_for
+from healthcard.adapters.clock import FakeClock
 
 cli = typer.Typer()
 cli.add_typer(projections_app, name="projections")

@@ -28,7 +28,7 @@ from hypothesis_profiles import profile, scaled
 from stdnum.cn import ric
 
 from healthcard import HealthCardApp
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CancelAppointment,
@@ -44,21 +44,22 @@ from healthcard.commands import (
 )
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import AccountKind
-from healthcard.domain.clinic_values import CHINA_TZ, Period
+from healthcard.domain.clinic_values import Period
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import HealthCardError
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.usage import UsageStep
-from healthcard.events.card import CardUsed, IdentityCompleted, PersonalDataErased
-from healthcard.events.session import (
+from healthcard.domain.events.card import CardUsed, IdentityCompleted, PersonalDataErased
+from healthcard.domain.events.session import (
     AppointmentCancelled,
     AppointmentMade,
     CheckedIn,
     SessionPublished,
 )
-from healthcard.masking import mask_document_number, mask_name
-from healthcard.persistence import memory_env
-from healthcard.projections import Projector, open_projections, rebuild
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.privacy.masking import mask_document_number, mask_name
+from healthcard.adapters.persistence import memory_env
+from healthcard.readmodels import Projector, open_projections, rebuild
+from healthcard.adapters.clock import FakeClock
 
 WINDOW = Audit(actor="staff-1", channel=Channel.WINDOW, institution="H510100001")
 DESK = Audit(actor="nurse-1", channel=Channel.TRIAGE_DESK, institution="H510100001")

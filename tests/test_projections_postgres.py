@@ -15,8 +15,8 @@ from conftest import pg_env
 from test_projections_fold import History, busy_day, reference_tables
 
 from healthcard import HealthCardApp
-from healthcard.projections import open_projections, rebuild, status
-from healthcard.testing.clock import FakeClock
+from healthcard.readmodels import open_projections, rebuild, status
+from healthcard.adapters.clock import FakeClock
 
 TIMEOUT = 60.0
 

@@ -13,7 +13,7 @@ import pytest
 from test_projections_fold import DESK, DOCTOR, PEOPLE, WINDOW, document, phone
 
 from healthcard import HealthCardApp
-from healthcard.commands import (
+from healthcard.application.commands import (
     BindCard,
     CancelAppointment,
     CheckInWithDocument,
@@ -26,15 +26,16 @@ from healthcard.commands import (
     RegisterCard,
     UseCard,
 )
-from healthcard.domain.clinic_values import CHINA_TZ, Period
+from healthcard.domain.clinic_values import Period
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.usage import UsageStep
-from healthcard.events.card import IdentityCompleted
-from healthcard.events.session import SessionPublished
-from healthcard.masking import mask_document_number, mask_name
-from healthcard.persistence import memory_env
-from healthcard.projections import Projector, open_projections
-from healthcard.projections.store_sql import SqlViewStore
-from healthcard.testing.clock import FakeClock
+from healthcard.domain.events.card import IdentityCompleted
+from healthcard.domain.events.session import SessionPublished
+from healthcard.adapters.privacy.masking import mask_document_number, mask_name
+from healthcard.adapters.persistence import memory_env
+from healthcard.readmodels import Projector, open_projections
+from healthcard.readmodels.store_sql import SqlViewStore
+from healthcard.adapters.clock import FakeClock
 
 
 @dataclass

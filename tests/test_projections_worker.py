@@ -18,10 +18,10 @@ from test_projections_fold import busy_day, events, reference_tables
 
 from healthcard import HealthCardApp
 from healthcard.domain.usage import UsageStep
-from healthcard.events.card import CardUsed
-from healthcard.persistence import sqlite_env
-from healthcard.projections import HANDLED_TOPICS, open_projections, views_path_for
-from healthcard.testing.clock import FakeClock
+from healthcard.domain.events.card import CardUsed
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.readmodels import HANDLED_TOPICS, open_projections, views_path_for
+from healthcard.adapters.clock import FakeClock
 
 PEOPLE = 150
 

@@ -36,7 +36,7 @@ from hypothesis.stateful import (
 from hypothesis_profiles import profile
 
 from healthcard import HealthCardApp, HealthCardConfig
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CancelAppointment,
@@ -56,13 +56,13 @@ from healthcard.domain.card_values import CardKind, CardStatus
 from healthcard.domain.errors import HealthCardError, NotFound
 from healthcard.domain.identity import IdentityDocument, Sex
 from healthcard.domain.relation import Relation
-from healthcard.events.account import CardAdded, CardRemoved
-from healthcard.events.base import DomainEvent
-from healthcard.events.card import Cancelled, Frozen, IdentityCompleted, Registered, Unfrozen
-from healthcard.events.session import AppointmentCancelled, AppointmentMade, SessionPublished
-from healthcard.persistence import memory_env
-from healthcard.privacy.personal_data import ERASED_TEXT
-from healthcard.testing.clock import FakeClock
+from healthcard.domain.events.account import CardAdded, CardRemoved
+from healthcard.domain.events.base import DomainEvent
+from healthcard.domain.events.card import Cancelled, Frozen, IdentityCompleted, Registered, Unfrozen
+from healthcard.domain.events.session import AppointmentCancelled, AppointmentMade, SessionPublished
+from healthcard.adapters.persistence import memory_env
+from healthcard.adapters.privacy.sealing import ERASED_TEXT
+from healthcard.adapters.clock import FakeClock
 
 FAMILY_CAP = 2
 MAX_CARDS = 5

@@ -16,7 +16,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from healthcard import HealthCardApp
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CancelCard,
@@ -43,14 +43,14 @@ from healthcard.domain.errors import (
     TokenRejectReason,
 )
 from healthcard.domain.usage import POINT_OF_CARE_CHANNELS, PresentedToken, TokenUse, UsageStep
-from healthcard.events.card import CardUsed, TokenAccepted
-from healthcard.events.session import CheckedIn
-from healthcard.persistence import memory_env
+from healthcard.domain.events.card import CardUsed, TokenAccepted
+from healthcard.domain.events.session import CheckedIn
+from healthcard.adapters.persistence import memory_env
 from healthcard.qr.issue import issue_token
 from healthcard.qr.keyring import Keyring
 from healthcard.qr.token import account_tag
 from healthcard.qr.verify import Verifier
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.clock import FakeClock
 
 R = TokenRejectReason
 WINDOW = Audit(actor="staff-001", channel=Channel.WINDOW, institution="H510100001")

@@ -14,12 +14,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from healthcard import HealthCardApp
-from healthcard.cli_qr import EXIT_REJECTED, EXIT_USAGE, qr_app
-from healthcard.commands import AccountRef, BindCard, CompleteIdentity, IssueToken, RegisterCard
+from healthcard.cli.qr import EXIT_REJECTED, EXIT_USAGE, qr_app
+from healthcard.application.commands import AccountRef, BindCard, CompleteIdentity, IssueToken, RegisterCard
 from healthcard.domain.audit import Audit, Channel
 from healthcard.qr import national_qr
-from healthcard.qr.demo_output import write_demo_qr
-from healthcard.testing.clock import FakeClock
+from healthcard.simulation.qr_files import write_demo_qr
+from healthcard.adapters.clock import FakeClock
 
 WINDOW = Audit(actor="staff-001", channel=Channel.WINDOW, institution="H510100001")
 ACCOUNT = AccountRef(kind="phone", identifier="13912345678")

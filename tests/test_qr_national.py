@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthcard.domain.clinic_values import CHINA_TZ
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import TokenRejected, TokenRejectReason
 from healthcard.qr import national_qr
-from healthcard.qr.national import (
+from healthcard.adapters.national_ids import (
     TEST_INDEX_KEY,
     TEST_ROOT_KEY,
     ehc_id,

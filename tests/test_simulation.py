@@ -25,16 +25,16 @@ from healthcard.domain.identity import (
 from healthcard.domain.phone import normalise_cn_mobile
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import UsageStep
-from healthcard.events.base import DomainEvent
-from healthcard.events.card import CardUsed, Registered
-from healthcard.events.session import CheckedIn
-from healthcard.persistence import local_sqlite_env, memory_env
-from healthcard.projections import catch_up_all
+from healthcard.domain.events.base import DomainEvent
+from healthcard.domain.events.card import CardUsed, Registered
+from healthcard.domain.events.session import CheckedIn
+from healthcard.adapters.persistence import local_sqlite_env, memory_env
+from healthcard.readmodels import catch_up_all
 from healthcard.simulation import DAY_START, HospitalDay, plan_day, simulate_day
 from healthcard.simulation.people import PeopleFactory
 from healthcard.simulation.plan import REGISTRATION_CHANNELS
 from healthcard.simulation.report import DayReport
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.clock import FakeClock
 
 DAY = DAY_START.date()
 REGISTERED = "healthcard.card.Registered"

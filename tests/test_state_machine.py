@@ -27,12 +27,12 @@ from healthcard.domain.account import Account
 from healthcard.domain.audit import Audit
 from healthcard.domain.card import HealthCard
 from healthcard.domain.clinic_session import ClinicSession
-from healthcard.domain.clinic_values import china_date
+from healthcard.domain.clock import china_date
 from healthcard.domain.errors import AppointmentInPast, DuplicateAppointment
 from healthcard.domain.relation import Relation
-from healthcard.events.account import CardAdded
-from healthcard.events.session import AppointmentMade
-from healthcard.persistence import sqlite_env
+from healthcard.domain.events.account import CardAdded
+from healthcard.domain.events.session import AppointmentMade
+from healthcard.adapters.persistence import sqlite_env
 from healthcard.testing import HealthCardMachine, ModelMismatch, lifecycle_machine
 from healthcard.testing.profiles import PROFILES, profile_name, profile_settings
 from healthcard.testing.read_models import ReadModelMachine

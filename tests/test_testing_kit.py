@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 from stdnum.cn import ric
 
 from healthcard import HealthCardApp, commands
-from healthcard.commands import AccountRef, CompleteIdentity, RegisterCard
+from healthcard.application.commands import AccountRef, CompleteIdentity, RegisterCard
 from healthcard.domain.account import Account
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card import HealthCard
 from healthcard.domain.card_values import AccountKind, IssuerMode
 from healthcard.domain.clinic_session import ClinicSession
-from healthcard.domain.clinic_values import CHINA_TZ, Period
+from healthcard.domain.clinic_values import Period
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.errors import (
     AlreadyBound,
@@ -47,9 +48,9 @@ from healthcard.domain.identity import (
 )
 from healthcard.domain.phone import normalise_cn_mobile
 from healthcard.domain.relation import Relation
-from healthcard.events.account import AccountOpened, CardAdded
-from healthcard.events.base import DomainEvent
-from healthcard.events.card import (
+from healthcard.domain.events.account import AccountOpened, CardAdded
+from healthcard.domain.events.base import DomainEvent
+from healthcard.domain.events.card import (
     Bound,
     Cancelled,
     Frozen,
@@ -57,9 +58,9 @@ from healthcard.events.card import (
     Registered,
     Unfrozen,
 )
-from healthcard.events.document import DocumentClaimed
-from healthcard.events.session import AppointmentMade, SessionPublished
-from healthcard.persistence import memory_env
+from healthcard.domain.events.document import DocumentClaimed
+from healthcard.domain.events.session import AppointmentMade, SessionPublished
+from healthcard.adapters.persistence import memory_env
 from healthcard.testing import (
     FakeClock,
     ScenarioFailed,

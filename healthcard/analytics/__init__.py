@@ -1,15 +1,19 @@
 """Analysts' replay of the event log: streaming reads, a card's history and its state
-as of a time or version, funnel figures, and exports (JSONL, CSV, Parquet).
+as of a time, the audit trail, funnel figures, and exports (JSONL, CSV, Parquet).
 
 Everything here only reads: it opens the same application (same persistence, keys
-and mapper) an embedding app writes with, and never saves.
+and mapper) an embedding app writes with, and never saves. It reads through the one
+log reader (``healthcard.adapters.log_reader``) and the mapper's one decode pipeline.
+The card at a *version* is ``HealthCardApp.card_as_of(card_id, version)``.
 
 - :mod:`~healthcard.analytics.log` -- ``LogReader``, ``LogFilter``, ``iter_events``
 - :mod:`~healthcard.analytics.history` -- ``card_history``, ``card_as_of_time``,
-  ``card_as_of_version``, ``describe_card``
+  ``version_at``, ``describe_card``
+- :mod:`~healthcard.analytics.audit_trail` -- ``audit_trail``: who did what to a card
 - :mod:`~healthcard.analytics.funnel` -- ``compute_stats`` (funnel, channel mix, no-shows)
 - :mod:`~healthcard.analytics.export` -- ``export_log`` (masked unless ``clear=True``)
-- :mod:`~healthcard.analytics.redact` -- masking of personal fields in event states
+
+Masking of event states is :func:`healthcard.adapters.privacy.masking.mask_state`.
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ __all__ = [
     "LoggedEvent",
     "Stats",
     "card_as_of_time",
-    "card_as_of_version",
     "card_history",
     "compute_stats",
     "describe_card",

@@ -36,7 +36,8 @@ import orjson
 from eventsourcing.application import Application
 
 from healthcard.analytics.log import DEFAULT_BATCH, LogFilter, LogReader, LogRecord, Progress
-from healthcard.analytics.redact import mask_state
+from healthcard.adapters.privacy.masking import mask_state
+from healthcard.domain.errors import InvalidInput
 
 COLUMNS: tuple[str, ...] = (
     "position",
@@ -205,7 +206,9 @@ def format_for(path: Path) -> ExportFormat:
     try:
         return ExportFormat(path.suffix.lstrip(".").lower())
     except ValueError:
-        raise ValueError(f"cannot tell the export format from {path.name!r}") from None
+        raise InvalidInput(
+            "format", "cannot tell the export format from the file's suffix: give --format"
+        ) from None
 
 
 class _PartialFile:

@@ -36,10 +36,10 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from healthcard.analytics.log import LogFilter, LogReader, LogRecord, Progress
-from healthcard.domain.clinic_values import china_date
-from healthcard.events.base import topic_of
-from healthcard.events.card import Bound, CardUsed, IdentityCompleted, Registered
-from healthcard.events.session import (
+from healthcard.domain.clock import china_date
+from healthcard.domain.events.base import topic_of
+from healthcard.domain.events.card import Bound, CardUsed, IdentityCompleted, Registered
+from healthcard.domain.events.session import (
     AppointmentCancelled,
     AppointmentMade,
     CheckedIn,

@@ -1,11 +1,10 @@
-"""A card's history, and the card as it was at a version or at a time.
+"""A card's history, and the card as it was at a time.
 
-Why fold the events here rather than call ``repository.get``: this is the analyst's
-replay, and it is checked against the repository (a property test says the state at
-every version equals ``app.repository.get(card_id, version=v,
-projector_func=HealthCard.project)``). The time variant has no repository
+The card at a *version* is the application's (``HealthCardApp.card_as_of(card_id,
+version)``, the repository's own replay). The *time* variant has no repository
 equivalent: the card as of time *t* is the fold of its events recorded at or before
-*t* (events of one aggregate are recorded in time order).
+*t* (events of one aggregate are recorded in time order); a property test says it
+equals ``card_as_of`` at the version reached by then.
 
 The card's own events come from the event store by id (an indexed read). Events of
 other aggregates that name the card (appointments, check-ins, accounts, document
@@ -15,6 +14,7 @@ streams the whole log once.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,12 +25,18 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from healthcard.analytics.log import LogFilter, LogReader, Progress
-from healthcard.analytics.redact import mask_identifier, mask_state
 from healthcard.domain.card import HealthCard
-from healthcard.domain.errors import CardNotFound
-from healthcard.events.base import DomainEvent, topic_of
-from healthcard.events.card import CardEvent
-from healthcard.masking import mask_document_number, mask_name, mask_phone
+from healthcard.application import HealthCardApp
+from healthcard.domain.errors import CardNotFound, InvalidInput
+from healthcard.domain.events.base import DomainEvent, topic_of
+from healthcard.domain.events.card import CardEvent
+from healthcard.adapters.privacy.masking import (
+    mask_document_number,
+    mask_identifier,
+    mask_name,
+    mask_phone,
+    mask_state,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +146,15 @@ def _fold(card_id: UUID, events: Iterable[DomainEvent]) -> HealthCard:
     return card
 
 
-def card_as_of_version(app: Application[UUID], card_id: UUID, version: int) -> HealthCard:
-    """The card after its event ``version`` (the latest state if the card has fewer).
-
-    Raises ``CardNotFound`` when the card has no event up to ``version``.
-    """
-    if version < 1:
-        raise CardNotFound(card_id)
-    return _fold(card_id, card_events(app, card_id, up_to_version=version))
+def card_as_of_version(app: HealthCardApp, card_id: UUID, version: int) -> HealthCard:
+    """Deprecated: ``app.card_as_of(card_id, version)`` is the one way to get the card
+    at a version (this alias goes in 1.0)."""
+    warnings.warn(
+        "card_as_of_version(app, card, v) is deprecated: use app.card_as_of(card, v)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return app.card_as_of(card_id, version)
 
 
 def card_as_of_time(app: Application[UUID], card_id: UUID, at: datetime) -> HealthCard:
@@ -156,7 +163,7 @@ def card_as_of_time(app: Application[UUID], card_id: UUID, at: datetime) -> Heal
     Raises ``CardNotFound`` when the card did not exist yet (or never did).
     """
     if at.tzinfo is None:
-        raise ValueError("'at' must be timezone-aware")
+        raise InvalidInput("at", "must be timezone-aware")
     events = card_events(app, card_id)
     return _fold(card_id, takewhile(lambda event: event.timestamp <= at, events))
 

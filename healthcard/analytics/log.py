@@ -1,10 +1,8 @@
 """Streaming reads of the whole event log, in order, with filters.
 
-Why batches from the recorder: ``notification_log.select`` caps a read at the log
-section size (10), and loading the log into a list does not scale to millions of
-events. The reader pulls ``batch_size`` notifications at a time from the recorder
-(``select_notifications``), so memory stays constant whatever the size of the log;
-a topic filter goes into the SQL query itself.
+Built on the one log reader (:mod:`healthcard.adapters.log_reader`: pages of
+notifications, the topic filter in the SQL query, constant memory) and the mapper's
+one decode pipeline (``PydanticMapper.decode_state``).
 
 Two shapes come out:
 
@@ -30,15 +28,17 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, Notification
+from eventsourcing.persistence import Notification
 
-from healthcard.events import catalog
-from healthcard.events.base import DomainEvent, UnknownTopic, resolve_topic, topic_of
-from healthcard.events.card import CardEvent
-from healthcard.events.codec import PydanticMapper, event_from_state, upcast
-from healthcard.events.session import AppointmentCancelled, AppointmentMade
+from healthcard.domain.errors import InvalidInput
+from healthcard.domain.events import catalog
+from healthcard.domain.events.base import DomainEvent, UnknownTopic, resolve_topic, topic_of
+from healthcard.domain.events.card import CardEvent
+from healthcard.adapters.codec import PydanticMapper, validated_event
+from healthcard.adapters.log_reader import DEFAULT_BATCH
+from healthcard.adapters.log_reader import LogReader as BaseLogReader
+from healthcard.domain.events.session import AppointmentCancelled, AppointmentMade
 
-DEFAULT_BATCH = 2_000
 EventType = str | type[DomainEvent]
 Progress = Callable[[int], None]
 """Called after each batch with the position reached (a notification id)."""
@@ -53,7 +53,7 @@ def _all_topics() -> dict[str, type[DomainEvent]]:
 
 def resolve_event_types(types: Iterable[EventType]) -> frozenset[str]:
     """Topics for event classes, topics (``healthcard.card.Registered``) or class names
-    (``Registered``). Raises ``ValueError`` naming the unknown ones."""
+    (``Registered``). Raises ``InvalidInput`` (field ``type``) naming the unknown ones."""
     topics = _all_topics()
     by_name: dict[str, set[str]] = {}
     for topic, cls in topics.items():
@@ -71,7 +71,7 @@ def resolve_event_types(types: Iterable[EventType]) -> frozenset[str]:
             unknown.append(item)
     if unknown:
         known = ", ".join(sorted(by_name))
-        raise ValueError(f"unknown event type(s) {', '.join(unknown)}; known: {known}")
+        raise InvalidInput("type", f"unknown event type(s) {', '.join(unknown)}; known: {known}")
     return frozenset(found)
 
 
@@ -85,9 +85,9 @@ class LogFilter:
     card_id: UUID | None = None
 
     def __post_init__(self) -> None:
-        for bound in (self.since, self.until):
+        for name, bound in (("since", self.since), ("until", self.until)):
             if bound is not None and bound.tzinfo is None:
-                raise ValueError("time bounds must be timezone-aware")
+                raise InvalidInput(name, "time bounds must be timezone-aware")
 
     @classmethod
     def of(
@@ -145,8 +145,8 @@ class LogRecord:
 
     def to_event(self) -> DomainEvent:
         """The event model (validated as stored events are: trusted)."""
-        return event_from_state(
-            self.topic, self.originator_id, self.originator_version, dict(self.state)
+        return validated_event(
+            self.event_class, self.originator_id, self.originator_version, dict(self.state)
         )
 
 
@@ -190,20 +190,14 @@ class _CardTracker:
         )
 
 
-def decode_state(mapper: Mapper[UUID], notification: Notification) -> dict[str, Any]:
-    """The stored state of one notification as the mapper would see it before model
-    validation: decrypted, decompressed, personal fields opened, upcast."""
-    data = notification.state
-    if mapper.cipher:
-        data = mapper.cipher.decrypt(data)
-    if mapper.compressor:
-        data = mapper.compressor.decompress(data)
-    state: dict[str, Any] = mapper.transcoder.decode(data)
-    cls = resolve_topic(notification.topic)
-    personal = mapper.personal if isinstance(mapper, PydanticMapper) else None
-    if personal is not None:
-        personal.open(cls, notification.topic, originator_of(notification), state)
-    return upcast(cls, state)
+def decode_state(mapper: PydanticMapper, notification: Notification) -> dict[str, Any]:
+    """The stored state of one notification as its class reads it, before model
+    validation (the mapper's pipeline: decrypted, decompressed, personal fields
+    opened, upcast)."""
+    state, _ = mapper.decode_state(
+        notification.topic, notification.originator_id, notification.state
+    )
+    return state
 
 
 def originator_of(notification: Notification) -> UUID:
@@ -212,17 +206,18 @@ def originator_of(notification: Notification) -> UUID:
 
 
 class LogReader:
-    """Reads an application's log in batches (constant memory)."""
+    """The analysts' reader: the one log reader (:class:`healthcard.adapters.log_reader.
+    LogReader`) with filters, giving records or events in log order (constant memory)."""
 
     def __init__(self, app: Application[UUID], *, batch_size: int = DEFAULT_BATCH) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be positive")
+        self.log = BaseLogReader(app, batch_size=batch_size)
         self.app = app
+        self.mapper = self.log.mapper
         self.batch_size = batch_size
 
     def max_position(self) -> int:
         """The position of the last event in the log (0 when empty)."""
-        return int(self.app.recorder.max_notification_id() or 0)
+        return self.log.head()
 
     def notifications(
         self,
@@ -232,20 +227,22 @@ class LogReader:
         stop: int | None = None,
         progress: Progress | None = None,
     ) -> Iterator[Notification]:
-        """Stored notifications from ``start`` to ``stop`` (inclusive), batch by batch."""
-        next_start = start
-        while True:
-            batch = self.app.recorder.select_notifications(
-                next_start, self.batch_size, stop=stop, topics=topics
-            )
-            if not batch:
-                return
-            yield from batch
-            next_start = batch[-1].id + 1
-            if progress is not None:
-                progress(batch[-1].id)
-            if len(batch) < self.batch_size:
-                return
+        """Stored notifications from ``start`` to ``stop`` (inclusive), page by page;
+        ``progress`` gets the position reached after each page."""
+        for page in self.log.pages(after=start - 1, until=stop, topics=topics):
+            yield from page.notifications
+            if progress is not None and page.notifications:
+                progress(page.notifications[-1].id)
+
+    def _matching(
+        self, flt: LogFilter, start: int, stop: int | None, progress: Progress | None
+    ) -> Iterator[Notification]:
+        """Notifications of the filter's topics; a card filter also reads appointments,
+        to know which cancellations are the card's."""
+        topics = set(flt.topics)
+        if flt.card_id is not None and APPOINTMENT_CANCELLED in topics:
+            topics.add(APPOINTMENT_MADE)
+        return self.notifications(sorted(topics), start=start, stop=stop, progress=progress)
 
     def records(
         self,
@@ -258,14 +255,9 @@ class LogReader:
         """Matching events as JSON records, in log order."""
         flt = flt if flt is not None else LogFilter()
         tracker = _CardTracker(flt.card_id) if flt.card_id is not None else None
-        topics = set(flt.topics)
-        if tracker is not None and APPOINTMENT_CANCELLED in topics:
-            topics.add(APPOINTMENT_MADE)  # to know which cancellations are the card's
         timed = flt.since is not None or flt.until is not None
-        mapper = self.app.mapper
-        for notification in self.notifications(
-            sorted(topics), start=start, stop=stop, progress=progress
-        ):
+        mapper = self.mapper
+        for notification in self._matching(flt, start, stop, progress):
             state = decode_state(mapper, notification)
             originator_id = originator_of(notification)
             topic = notification.topic
@@ -291,13 +283,8 @@ class LogReader:
         """Matching events as event models with their positions, in log order."""
         flt = flt if flt is not None else LogFilter()
         tracker = _CardTracker(flt.card_id) if flt.card_id is not None else None
-        topics = set(flt.topics)
-        if tracker is not None and APPOINTMENT_CANCELLED in topics:
-            topics.add(APPOINTMENT_MADE)
-        for notification in self.notifications(
-            sorted(topics), start=start, stop=stop, progress=progress
-        ):
-            decoded = self.app.mapper.to_domain_event(notification)
+        for notification in self._matching(flt, start, stop, progress):
+            decoded = self.mapper.to_domain_event(notification)
             if not isinstance(decoded, DomainEvent):
                 raise TypeError(f"not a healthcard event at position {notification.id}")
             if tracker is not None and not tracker.concerns(

@@ -16,7 +16,7 @@ from healthcard.domain.card_values import AccountKind
 from healthcard.domain.errors import AlreadyBound, FamilyCapReached, NotBound
 from healthcard.domain.personal import ERASED_TEXT
 from healthcard.domain.relation import Relation
-from healthcard.events.account import AccountErased, AccountOpened, CardAdded, CardRemoved
+from healthcard.domain.events.account import AccountErased, AccountOpened, CardAdded, CardRemoved
 
 
 class Account(Aggregate):

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from healthcard.domain.audit import Audit
 from healthcard.domain.boundary import TRUSTED_CONTEXT
-from healthcard.events.base import DomainEvent
+from healthcard.domain.events.base import DomainEvent
 
 E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[[Any, Any], None]

@@ -9,7 +9,7 @@ from healthcard.domain.aggregate import Aggregate, applies
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.boundary import TRUSTED_CONTEXT
 from healthcard.domain.card_values import CardKind, CardStatus, IssuerMode, PhotoRef
-from healthcard.domain.clinic_values import china_date
+from healthcard.domain.clock import china_date
 from healthcard.domain.errors import (
     AlreadyBound,
     CardNotActive,
@@ -38,7 +38,7 @@ from healthcard.domain.usage import (
     PresentedToken,
     UsageStep,
 )
-from healthcard.events.card import (
+from healthcard.domain.events.card import (
     Bound,
     Cancelled,
     CardUsed,
@@ -177,14 +177,19 @@ class HealthCard(Aggregate):
         self._trigger(Cancelled, reason=reason, audit=audit, at=at)
 
     def erase_personal_data(self, reason: str, *, audit: Audit, at: datetime) -> None:
-        """Record erasure (cancelling first if needed); the service then deletes the key."""
+        """Record the erasure of a cancelled card; the service then deletes the key.
+
+        Cancelled first, always: cancelling needs the document and the accounts, which
+        the erasure makes unreadable (``healthcard.domain.policies.erase_card`` does both).
+        Erasing an erased card records nothing.
+        """
         if self.erased:
             return
         if self.status is not CardStatus.CANCELLED:
-            self.cancel(reason, audit=audit, at=at)
+            raise InvalidStatusChange(self.id, self.status.value, "erase personal data")
         self._trigger(PersonalDataErased, reason=reason, audit=audit, at=at)
 
-    # -- QR tokens (issue 4) ------------------------------------------------------
+    # -- QR tokens ----------------------------------------------------------------
 
     def ensure_token_issuable(self, account_id: UUID) -> None:
         """A token is issued only for a normal card to an account it is bound to now."""

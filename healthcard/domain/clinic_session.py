@@ -15,12 +15,8 @@ from uuid import UUID
 from healthcard.domain.aggregate import Aggregate, applies
 from healthcard.domain.audit import Audit
 from healthcard.domain.card import HealthCard
-from healthcard.domain.clinic_values import (
-    AppointmentStatus,
-    CheckInCredential,
-    Period,
-    china_date,
-)
+from healthcard.domain.clinic_values import AppointmentStatus, CheckInCredential, Period
+from healthcard.domain.clock import china_date
 from healthcard.domain.errors import (
     AppointmentInPast,
     AppointmentNotActive,
@@ -29,7 +25,7 @@ from healthcard.domain.errors import (
     DuplicateAppointment,
     SessionFull,
 )
-from healthcard.events.session import (
+from healthcard.domain.events.session import (
     AppointmentCancelled,
     AppointmentMade,
     CheckedIn,
@@ -103,6 +99,16 @@ class ClinicSession(Aggregate):
     @property
     def remaining(self) -> int:
         return self.capacity - self.booked
+
+    def holds(self, appointment_id: UUID, card_id: UUID) -> bool:
+        """True when ``appointment_id`` is already this card's appointment here (a retried
+        booking, which then changes nothing); refused when another card holds that id."""
+        existing = self.appointments.get(appointment_id)
+        if existing is None:
+            return False
+        if existing.card_id != card_id:
+            raise DuplicateAppointment(card_id, self.id)
+        return True
 
     def book(self, appointment_id: UUID, card: HealthCard, *, audit: Audit, at: datetime) -> None:
         """Book a place for ``card``: identity complete, not past, not full, once per card."""

@@ -1,19 +1,22 @@
-"""Value objects of clinic sessions and appointments."""
+"""Value objects of clinic sessions and appointments.
+
+``CHINA_TZ`` and ``china_date`` live in :mod:`healthcard.domain.clock`; they are
+re-exported here because 0.1.0 code imports them from this module.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 
-CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
-"""Dates in the domain are dates in China Standard Time (UTC+8, no DST since 1991)."""
+from healthcard.domain.clock import CHINA_TZ, china_date
 
-
-def china_date(at: datetime) -> date:
-    """The calendar date in China of an aware timestamp."""
-    if at.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    return at.astimezone(CHINA_TZ).date()
+__all__ = [
+    "CHINA_TZ",
+    "AppointmentStatus",
+    "CheckInCredential",
+    "Period",
+    "china_date",
+]
 
 
 class Period(StrEnum):

@@ -13,7 +13,7 @@ from uuid import UUID
 from healthcard.domain.aggregate import Aggregate, applies
 from healthcard.domain.audit import Audit
 from healthcard.domain.errors import DocumentAlreadyRegistered
-from healthcard.events.document import DocumentClaimed, DocumentReleased
+from healthcard.domain.events.document import DocumentClaimed, DocumentReleased
 
 
 class DocumentClaim(Aggregate):

@@ -218,7 +218,7 @@ class ConcurrencyConflict(HealthCardError):
     code = "concurrency_conflict"
 
 
-# -- QR tokens (issue 4) ---------------------------------------------------------------
+# -- QR tokens ---------------------------------------------------------------
 
 
 class TokenRejectReason(StrEnum):

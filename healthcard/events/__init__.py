@@ -1,5 +1,9 @@
-"""Event models: the stored format of the library (pydantic, frozen, versioned).
+"""Deprecated package path: the event models, the stored contract moved to :mod:`healthcard.domain.events`.
 
-Every class here is a contract with every log ever written. Never rename a topic,
-never remove or retype a field: add a new ``class_version`` with an upcaster.
+Its modules are importable here until 1.0 (each one warns and hands back the
+module at its new path).
 """
+
+from healthcard._moved import moved_package
+
+moved_package(__name__, "healthcard.domain.events", globals())

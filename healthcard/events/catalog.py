@@ -1,13 +1,5 @@
-"""Import every event module so that all topics are registered.
+"""Deprecated: moved to :mod:`healthcard.domain.events.catalog` (this path goes in 1.0)."""
 
-Why: decoding resolves topics through the registry, so a process that reads the
-log (an analyst's replay, a projection worker) must have every class loaded even
-if it never imports the aggregates.
-"""
+from healthcard._moved import moved
 
-from __future__ import annotations
-
-from healthcard.events import account, card, document, session
-from healthcard.events.base import registered_topics
-
-__all__ = ["account", "card", "document", "registered_topics", "session"]
+moved(__name__, "healthcard.domain.events.catalog")

@@ -1,23 +1,5 @@
-"""Events of the DocumentClaim aggregate: which card holds an identity document.
+"""Deprecated: moved to :mod:`healthcard.domain.events.document` (this path goes in 1.0)."""
 
-The aggregate's id is derived from a keyed hash of the document, so these events
-carry no personal data at all.
-"""
+from healthcard._moved import moved
 
-from __future__ import annotations
-
-from uuid import UUID
-
-from healthcard.events.base import DomainEvent
-
-
-class DocumentClaimed(DomainEvent):
-    TOPIC = "healthcard.document.Claimed"
-
-    card_id: UUID
-
-
-class DocumentReleased(DomainEvent):
-    TOPIC = "healthcard.document.Released"
-
-    card_id: UUID
+moved(__name__, "healthcard.domain.events.document")

@@ -1,47 +1,5 @@
-"""Events of the ClinicSession aggregate: publication, appointments, triage check-in."""
+"""Deprecated: moved to :mod:`healthcard.domain.events.session` (this path goes in 1.0)."""
 
-from __future__ import annotations
+from healthcard._moved import moved
 
-from datetime import date
-from typing import Annotated
-from uuid import UUID
-
-from pydantic import Field
-
-from healthcard.domain.audit import Code
-from healthcard.domain.clinic_values import CheckInCredential, Period
-from healthcard.events.base import DomainEvent
-
-
-class SessionPublished(DomainEvent):
-    TOPIC = "healthcard.session.Published"
-
-    department: Code
-    doctor: Code
-    day: date
-    period: Period
-    capacity: Annotated[int, Field(ge=1, le=10_000)]
-
-
-class AppointmentMade(DomainEvent):
-    TOPIC = "healthcard.session.AppointmentMade"
-
-    appointment_id: UUID
-    card_id: UUID
-
-
-class AppointmentCancelled(DomainEvent):
-    TOPIC = "healthcard.session.AppointmentCancelled"
-
-    appointment_id: UUID
-    reason: Code
-
-
-class CheckedIn(DomainEvent):
-    """The patient reported to the triage desk for this appointment."""
-
-    TOPIC = "healthcard.session.CheckedIn"
-
-    appointment_id: UUID
-    card_id: UUID
-    credential: CheckInCredential
+moved(__name__, "healthcard.domain.events.session")

@@ -1,68 +1,9 @@
-"""Read models rebuilt from the event log: booking and triage.
+"""Deprecated package path: the booking and triage read models moved to :mod:`healthcard.readmodels`.
 
-Start here: ``catch_up_all(events.sqlite3)`` brings the views beside a SQLite event
-store up to date; ``open_projections(env)`` gives the log and the view store for
-queries (``store.available_sessions``, ``store.card_appointments``,
-``store.session_appointments``, ``store.triage_day``), ``Projector`` keeps them
-current, ``rebuild`` builds a new version beside the served one and swaps it in,
-``status`` reports position, lag and versions. See docs/projections.md.
+Its modules are importable here until 1.0 (each one warns and hands back the
+module at its new path).
 """
 
-from __future__ import annotations
+from healthcard._moved import moved_package
 
-import os
-
-from healthcard.projections.connect import (
-    Projections,
-    ViewsConfigError,
-    open_projections,
-    views_path_for,
-)
-from healthcard.projections.decode import HANDLED_TOPICS
-from healthcard.projections.rebuild import RebuildResult, rebuild
-from healthcard.projections.runner import Projector
-from healthcard.projections.status import ProjectionStatus, status
-from healthcard.projections.views import AppointmentView, SessionView, TriageDay, TriageEntry
-
-
-def catch_up_all(
-    event_db_path: str | os.PathLike[str], views_path: str | os.PathLike[str] | None = None
-) -> dict[str, int]:
-    """Bring the read models beside a SQLite event store up to date.
-
-    Returns ``{"version", "position", "head", "applied"}``: the served version, its
-    position after catching up, the log's head, and how many events this call folded.
-    The views file defaults to ``views_path_for(event_db_path)``.
-    """
-    from healthcard.persistence import local_sqlite_env
-
-    env = local_sqlite_env(event_db_path)  # encrypted at rest when <db>.key exists
-    with open_projections(env, views_path=views_path) as projections:
-        projector = Projector(projections.app, projections.store)
-        applied = projector.catch_up()
-        state = status(projections.app, projections.store)
-        return {
-            "version": state.version or 0,
-            "position": state.position,
-            "head": state.head,
-            "applied": applied,
-        }
-
-
-__all__ = [
-    "HANDLED_TOPICS",
-    "AppointmentView",
-    "ProjectionStatus",
-    "Projections",
-    "Projector",
-    "RebuildResult",
-    "SessionView",
-    "TriageDay",
-    "TriageEntry",
-    "ViewsConfigError",
-    "catch_up_all",
-    "open_projections",
-    "rebuild",
-    "status",
-    "views_path_for",
-]
+moved_package(__name__, "healthcard.readmodels", globals())

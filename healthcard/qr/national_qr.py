@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from healthcard.domain.clinic_values import CHINA_TZ
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import TokenRejected, TokenRejectReason
-from healthcard.qr.national import SM4_BLOCK_SIZE, SM4_KEY_SIZE, sm4_ecb_decrypt, sm4_ecb_encrypt
+from healthcard.adapters.national_ids import SM4_BLOCK_SIZE, SM4_KEY_SIZE, sm4_ecb_decrypt, sm4_ecb_encrypt
 
 STATIC: Final = "1"
 DYNAMIC: Final = "0"

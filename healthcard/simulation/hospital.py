@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from healthcard.domain.clinic_values import CHINA_TZ, Period
+from healthcard.domain.clinic_values import Period
+from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.identity import Sex
 from healthcard.simulation.people import Resident
 

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 from stdnum.cn import ric
 
-from healthcard.commands import AccountRef
+from healthcard.application.commands import AccountRef
 from healthcard.domain.card_values import AccountKind, PhotoRef
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.phone import normalise_cn_mobile

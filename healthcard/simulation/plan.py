@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
-from healthcard.commands import AccountRef
+from healthcard.application.commands import AccountRef
 from healthcard.domain.audit import Channel
 from healthcard.domain.relation import Relation
 from healthcard.simulation.hospital import SessionPlan, plan_sessions, preferred_department

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from healthcard.adapters.log_reader import LogReader
 from healthcard.application import HealthCardApp
 from healthcard.domain.card_values import AccountKind
 from healthcard.domain.clinic_values import AppointmentStatus, CheckInCredential, Period
@@ -28,13 +29,8 @@ READ_BATCH = 1000
 def events_by_topic(app: HealthCardApp) -> dict[str, int]:
     """How many events of each topic the application's log holds, topics sorted."""
     counts: Counter[str] = Counter()
-    start = 1
-    while True:
-        batch = app.recorder.select_notifications(start, READ_BATCH)
-        if not batch:
-            break
-        counts.update(notification.topic for notification in batch)
-        start = batch[-1].id + 1
+    for page in LogReader(app, batch_size=READ_BATCH).pages():
+        counts.update(notification.topic for notification in page.notifications)
     return dict(sorted(counts.items()))
 
 

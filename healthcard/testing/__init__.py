@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from healthcard.testing.clock import FakeClock
+from healthcard.adapters.clock import FakeClock
 from healthcard.testing.compare import aggregate_state, same_state
 from healthcard.testing.gwt import (
     EventStream,

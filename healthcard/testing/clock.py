@@ -1,33 +1,5 @@
-"""A controllable clock for tests and replays (time is injected, never read)."""
+"""Deprecated: moved to :mod:`healthcard.adapters.clock` (this path goes in 1.0)."""
 
-from __future__ import annotations
+from healthcard._moved import moved
 
-from datetime import datetime, timedelta
-
-from healthcard.domain.clinic_values import CHINA_TZ
-
-
-class FakeClock:
-    """Callable clock that returns a set time; ``advance`` moves it forward.
-
-    Each call returns the current time plus a microsecond tick, so events written
-    in one test still have strictly increasing timestamps.
-    """
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start if start is not None else datetime(2026, 11, 25, 8, 0, tzinfo=CHINA_TZ)
-        if self.now.tzinfo is None:
-            raise ValueError("FakeClock needs a timezone-aware start time")
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(microseconds=1)
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-    def set(self, moment: datetime) -> None:
-        if moment.tzinfo is None:
-            raise ValueError("FakeClock needs timezone-aware times")
-        self.now = moment
+moved(__name__, "healthcard.adapters.clock")

@@ -29,8 +29,8 @@ from uuid import UUID
 from healthcard.domain.aggregate import Aggregate
 from healthcard.domain.audit import Audit
 from healthcard.domain.card import HealthCard
-from healthcard.events.base import DomainEvent
-from healthcard.events.card import CardEvent
+from healthcard.domain.events.base import DomainEvent
+from healthcard.domain.events.card import CardEvent
 
 A = TypeVar("A", bound=Aggregate)
 A_co = TypeVar("A_co", bound=Aggregate, covariant=True)

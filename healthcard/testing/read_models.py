@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar
 
-from healthcard.projections import Projector, open_projections
+from healthcard.readmodels import Projector, open_projections
 from healthcard.testing.reference import APPOINTMENT_CANCELLED, BOOKED, CHECKED_IN
 from healthcard.testing.state_machine import HealthCardMachine, ModelMismatch
 

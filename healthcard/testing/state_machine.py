@@ -33,7 +33,7 @@ from hypothesis.stateful import (
 )
 
 from healthcard.application import HealthCardApp
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CancelAppointment,
@@ -50,10 +50,11 @@ from healthcard.commands import (
     UnfreezeCard,
     UseCard,
 )
-from healthcard.config import HealthCardConfig
+from healthcard.application.config import HealthCardConfig
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import AccountKind, IssuerMode
-from healthcard.domain.clinic_values import Period, china_date
+from healthcard.domain.clinic_values import Period
+from healthcard.domain.clock import china_date
 from healthcard.domain.errors import HealthCardError, NotFound
 from healthcard.domain.identity import IdentityDocument
 from healthcard.domain.relation import Relation
@@ -64,9 +65,9 @@ from healthcard.domain.usage import (
     TokenUse,
     UsageStep,
 )
-from healthcard.lookup import account_id, idempotent_uuid
-from healthcard.persistence import memory_env
-from healthcard.testing.clock import FakeClock
+from healthcard.application.keyed_ids import account_id, idempotent_uuid
+from healthcard.adapters.persistence import memory_env
+from healthcard.adapters.clock import FakeClock
 from healthcard.testing.reference import (
     AccountKey,
     DocumentKey,

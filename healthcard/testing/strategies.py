@@ -19,7 +19,7 @@ from uuid import UUID
 from hypothesis import strategies as st
 from stdnum.cn import ric
 
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CancelAppointment,

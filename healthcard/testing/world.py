@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from uuid import UUID
 
 from healthcard.application import HealthCardApp
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CancelAppointment,
@@ -32,7 +32,8 @@ from healthcard.commands import (
 )
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import AccountKind
-from healthcard.domain.clinic_values import Period, china_date
+from healthcard.domain.clinic_values import Period
+from healthcard.domain.clock import china_date
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import TokenUse, UsageStep

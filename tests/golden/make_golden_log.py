@@ -31,7 +31,7 @@ from uuid import UUID, uuid5
 import orjson
 
 from healthcard import HealthCardApp, __version__
-from healthcard.commands import (
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CancelAppointment,
@@ -55,9 +55,9 @@ from healthcard.domain.clinic_values import Period
 from healthcard.domain.identity import IdentityDocument, Sex
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import TokenUse, UsageStep
-from healthcard.events import catalog
-from healthcard.persistence import memory_env
-from healthcard.testing.clock import FakeClock
+from healthcard.domain.events import catalog
+from healthcard.adapters.persistence import memory_env
+from healthcard.adapters.clock import FakeClock
 
 RELEASE = "v0.1.0"
 HERE = Path(__file__).resolve().parent

@@ -1,26 +1,27 @@
 """The application service: commands -> aggregates -> saved events.
 
 Each method reads like eventsourcing's own examples: load the aggregates, call one
-domain method, save them together. ``save`` of several aggregates is one atomic
-transaction with optimistic concurrency; a conflict (someone else saved first)
-is retried from a fresh load, so set rules (one card per document, the family
-cap, session capacity) hold under concurrency without reading any projection.
+domain method (or one domain policy, for rules spanning aggregates), save them
+together. ``save`` of several aggregates is one atomic transaction with optimistic
+concurrency; a conflict (someone else saved first) is retried from a fresh load
+(``retry_on_conflict``), so set rules (one card per document, the family cap,
+session capacity) hold under concurrency without reading any projection.
 """
 
 from __future__ import annotations
 
-import functools
-import random
-import time
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.persistence import Mapper
 
-from healthcard.commands import (
+from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
+from healthcard.adapters.national_ids import ehc_id, main_index_id
+from healthcard.adapters.privacy.keystore import KeyStore
+from healthcard.application.bootstrap import collaborators, seal_personal_fields
+from healthcard.application.commands import (
     AccountRef,
     BindCard,
     CancelAppointment,
@@ -38,76 +39,43 @@ from healthcard.commands import (
     UnfreezeCard,
     UseCard,
 )
-from healthcard.config import HealthCardConfig
+from healthcard.application.config import HealthCardConfig
+from healthcard.application.keyed_ids import account_id, document_claim_id, idempotent_uuid
+from healthcard.application.retry import retry_on_conflict
+from healthcard.domain import policies
 from healthcard.domain.account import Account
 from healthcard.domain.aggregate import Aggregate, WrongAggregateType
-from healthcard.domain.audit import Audit
 from healthcard.domain.card import HealthCard
-from healthcard.domain.card_values import CardStatus
 from healthcard.domain.clinic_session import ClinicSession
-from healthcard.domain.clinic_values import CHINA_TZ, CheckInCredential
+from healthcard.domain.clinic_values import CheckInCredential
+from healthcard.domain.clock import Clock
 from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.errors import (
     AppointmentNotFound,
     CardNotFound,
-    ConcurrencyConflict,
-    DuplicateAppointment,
     NotFound,
     SessionAlreadyPublished,
     SessionNotFound,
     TokenRejected,
     TokenRejectReason,
 )
+from healthcard.domain.events import catalog
 from healthcard.domain.identity import IdentityDocument
-from healthcard.domain.relation import Relation
-from healthcard.events import catalog
-from healthcard.events.codec import OrjsonTranscoder, PydanticMapper
-from healthcard.lookup import account_id, document_claim_id, idempotent_uuid
-from healthcard.privacy.keystore import KeyStore, keystore_from_env
-from healthcard.privacy.personal_data import PersonalDataCodec
 from healthcard.qr.issue import issue_token, token_mode
 from healthcard.qr.keyring import Keyring
-from healthcard.qr.national import ehc_id, main_index_id
 from healthcard.qr.token import TokenClaims
 from healthcard.qr.verify import Verifier
 
-P = ParamSpec("P")
-R = TypeVar("R")
 A = TypeVar("A", bound=Aggregate)
-Clock = Callable[[], datetime]
 
 EVENT_TOPICS = catalog.registered_topics()  # every event class is loaded before decoding
-
-
-def system_clock() -> datetime:
-    """Now, in China Standard Time."""
-    return datetime.now(CHINA_TZ)
-
-
-def retry_on_conflict(method: Callable[P, R]) -> Callable[P, R]:
-    """Re-run a command after an optimistic-concurrency conflict, from a fresh load."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        app = args[0]
-        attempts = app.config.conflict_retries if isinstance(app, HealthCardApp) else 1
-        for attempt in range(attempts):
-            try:
-                return method(*args, **kwargs)
-            except IntegrityError:
-                if attempt + 1 == attempts:
-                    break
-                time.sleep(random.uniform(0, 0.002 * (2**attempt)))  # noqa: S311 (jitter)
-        raise ConcurrencyConflict(
-            f"{method.__name__}: still conflicting after {attempts} attempts; nothing written"
-        )
-
-    return wrapper
 
 
 class HealthCardApp(Application[UUID]):
     """The health card service. Persistence comes from eventsourcing's environment
     variables; by default a SQLite file ``healthcard.sqlite3`` in the working folder.
+    Its collaborators (configuration, clock, per-person key store, QR keyring) come
+    from :mod:`healthcard.application.bootstrap`: given, or read from the environment.
     """
 
     name = "HealthCard"
@@ -124,33 +92,43 @@ class HealthCardApp(Application[UUID]):
         env: dict[str, str] | None = None,
         *,
         config: HealthCardConfig | None = None,
-        clock: Clock = system_clock,
+        clock: Clock | None = None,
         keystore: KeyStore | None = None,
         keyring: Keyring | None = None,
     ) -> None:
-        # QR signing keys (issue 4); default: the public, reproducible test keyring.
-        self.keyring = keyring if keyring is not None else Keyring.for_tests()
-        self._keystore_given = keystore
         super().__init__(env)
-        self.config = config if config is not None else HealthCardConfig.from_env(self.env)
-        self.clock = clock
+        try:
+            parts = collaborators(
+                self.env, config=config, clock=clock, keystore=keystore, keyring=keyring
+            )
+        except BaseException:
+            super().close()
+            raise
+        self.config = parts.config
+        self.clock = parts.clock
+        self.keyring = parts.keyring
+        self.keystore = parts.keystore
+        self._owns_keystore = parts.owns_keystore
+        seal_personal_fields(self.mapper, self.keystore)
 
     def construct_mapper(self) -> Mapper[UUID]:
-        """One mapper for the whole application: pydantic + orjson, personal fields
-        sealed per person, then eventsourcing's compressor and cipher (at rest)."""
-        given = getattr(self, "_keystore_given", None)
-        self.keystore: KeyStore = given if given is not None else keystore_from_env(self.env)
-        mapper = PydanticMapper(
+        """One mapper for the whole application: pydantic + orjson, then eventsourcing's
+        compressor and cipher (at rest); personal fields are sealed once the key store
+        is known (``seal_personal_fields`` in ``__init__``)."""
+        return PydanticMapper(
             transcoder=OrjsonTranscoder(),
             compressor=self.factory.compressor(),
             cipher=self.factory.cipher(),
         )
-        mapper.personal = PersonalDataCodec(self.keystore)
-        return mapper
+
+    @property
+    def conflict_retries(self) -> int:
+        """Attempts a command gets under optimistic-concurrency conflicts."""
+        return self.config.conflict_retries
 
     def close(self) -> None:
         super().close()
-        if getattr(self, "_keystore_given", None) is None and hasattr(self, "keystore"):
+        if self._owns_keystore:
             self.keystore.close()
 
     # -- cards ----------------------------------------------------------------------
@@ -242,9 +220,10 @@ class HealthCardApp(Application[UUID]):
     def cancel_card(self, cmd: CancelCard) -> None:
         """Cancel for good: frees the family slots and the document (all in one save)."""
         card = self.card(cmd.card_id)
-        at = self.clock()
-        card.cancel(cmd.reason, audit=cmd.audit, at=at)
-        self.save(card, *self._cancellation_effects(card, cmd.audit, at).values())
+        changed = policies.cancel_card(
+            card, cmd.reason, _Related(self), audit=cmd.audit, at=self.clock()
+        )
+        self.save(*changed)
 
     def erase_personal_data(self, cmd: ErasePersonalData) -> None:
         """Crypto-shred a holder's personal data (see ``ErasePersonalData``).
@@ -257,43 +236,15 @@ class HealthCardApp(Application[UUID]):
             self.keystore.erase(subject)
 
     @retry_on_conflict
-    def _record_erasure(self, cmd: ErasePersonalData) -> list[UUID]:
+    def _record_erasure(self, cmd: ErasePersonalData) -> tuple[UUID, ...]:
         """Save the erasure events; return the subjects whose keys must go."""
         card = self.card(cmd.card_id)
-        bindings = card.accounts or card.former_accounts
-        own_accounts = [a for a, relation in bindings.items() if relation is Relation.SELF]
-        if card.erased:
-            return [card.id, *own_accounts]
-        at = self.clock()
-        changed: dict[UUID, Aggregate] = {}
-        if card.status is not CardStatus.CANCELLED:
-            # Cancel first, while the card still knows its document and accounts.
-            card.cancel(cmd.reason, audit=cmd.audit, at=at)
-            changed = self._cancellation_effects(card, cmd.audit, at)
-        card.erase_personal_data(cmd.reason, audit=cmd.audit, at=at)
-        for own in own_accounts:
-            loaded = changed.get(own)
-            account = loaded if isinstance(loaded, Account) else self._get(Account, own)
-            account.erase(cmd.reason, audit=cmd.audit, at=at)
-            changed[own] = account
-        self.save(card, *changed.values())
-        return [card.id, *own_accounts]
-
-    def _cancellation_effects(
-        self, card: HealthCard, audit: Audit, at: datetime
-    ) -> dict[UUID, Aggregate]:
-        """After a card is cancelled: free its family slots and its document."""
-        changed: dict[UUID, Aggregate] = {}
-        for bound_account_id in card.former_accounts:
-            account = self._get(Account, bound_account_id)
-            account.remove_card(card.id, audit=audit, at=at)
-            changed[account.id] = account
-        if card.document is not None:
-            claim_id = document_claim_id(self.config.lookup_key, card.document)
-            claim = self._get(DocumentClaim, claim_id)
-            claim.release(card.id, audit=audit, at=at)
-            changed[claim.id] = claim
-        return changed
+        erasure = policies.erase_card(
+            card, cmd.reason, _Related(self), audit=cmd.audit, at=self.clock()
+        )
+        if erasure.changed:
+            self.save(*erasure.changed)
+        return erasure.subjects
 
     # -- clinic sessions and appointments ------------------------------------------
 
@@ -324,10 +275,7 @@ class HealthCardApp(Application[UUID]):
         session = self.session(cmd.session_id)
         if cmd.idempotency_key is not None:
             appointment_id = idempotent_uuid(f"appointment|{cmd.session_id}", cmd.idempotency_key)
-            existing = session.appointments.get(appointment_id)
-            if existing is not None:
-                if existing.card_id != cmd.card_id:
-                    raise DuplicateAppointment(cmd.card_id, session.id)
+            if session.holds(appointment_id, cmd.card_id):
                 return appointment_id
         else:
             appointment_id = uuid4()
@@ -356,7 +304,7 @@ class HealthCardApp(Application[UUID]):
         self.save(session)
         return appointment_id
 
-    # -- QR tokens (issue 4) ------------------------------------------------------------
+    # -- QR tokens ---------------------------------------------------------------------
 
     def issue_token(self, cmd: IssueToken) -> str:
         """A signed QR token (text) for a normal card, to an account bound to it now.
@@ -461,10 +409,14 @@ class HealthCardApp(Application[UUID]):
         return None if claim is None else claim.holder
 
     def card_as_of(self, card_id: UUID, version: int) -> HealthCard:
-        """The card as it was at ``version`` (analysts' replay)."""
+        """The card as it was after its event ``version`` (the latest state if it has
+        fewer): the one way to replay a card to a version. ``CardNotFound`` when the
+        card has no event up to ``version`` (or the id is not a card's)."""
+        if version < 1:
+            raise CardNotFound(card_id)
         try:
             card = self.repository.get(card_id, version=version, projector_func=HealthCard.project)
-        except AggregateNotFoundError:
+        except (AggregateNotFoundError, WrongAggregateType):
             raise CardNotFound(card_id) from None
         if not isinstance(card, HealthCard):
             raise CardNotFound(card_id)
@@ -497,3 +449,16 @@ class HealthCardApp(Application[UUID]):
         if not isinstance(aggregate, cls):
             raise NotFound(f"{aggregate_id} is not a {cls.__name__}")
         return aggregate
+
+
+class _Related:
+    """The service's side of ``policies.Related``: loads accounts and document claims."""
+
+    def __init__(self, app: HealthCardApp) -> None:
+        self._app = app
+
+    def account(self, account_id: UUID) -> Account:
+        return self._app._get(Account, account_id)
+
+    def claim_of(self, document: IdentityDocument) -> DocumentClaim:
+        return self._app._get(DocumentClaim, document_claim_id(self._app.config.lookup_key, document))

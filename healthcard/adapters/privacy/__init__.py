@@ -1,0 +1,1 @@
+"""Privacy by default: per-person keys, crypto-shredding, masking of personal data."""

@@ -1,0 +1,40 @@
+"""Keyed-hash ids for the aggregates found by a natural key.
+
+Why keyed: an id derived with ``uuid5(document_number)`` can be recomputed by anyone
+who enumerates ID numbers, revealing whether a person holds a card. HMAC-SHA256
+with a secret key makes the id useless without the key, while the application
+still finds the same aggregate from the same document or account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from uuid import UUID, uuid5
+
+from healthcard.domain.card_values import AccountKind
+from healthcard.domain.identity import IdentityDocument
+
+NAMESPACE = UUID("6b0f3c1e-64a7-4f0c-9d1e-7f7b1b9b2c11")
+"""Namespace of the non-secret deterministic ids (idempotency keys, sessions)."""
+
+
+def keyed_uuid(key: bytes, purpose: str, value: str) -> UUID:
+    digest = hmac.new(key, f"{purpose}\x00{value}".encode(), hashlib.sha256).digest()
+    raw = bytearray(digest[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x80  # version 8: custom (RFC 9562)
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC variant
+    return UUID(bytes=bytes(raw))
+
+
+def document_claim_id(key: bytes, document: IdentityDocument) -> UUID:
+    return keyed_uuid(key, "document", document.key())
+
+
+def account_id(key: bytes, kind: AccountKind, identifier: str) -> UUID:
+    return keyed_uuid(key, "account", f"{kind.value}|{identifier}")
+
+
+def idempotent_uuid(purpose: str, key: str) -> UUID:
+    """A deterministic id for an idempotency key chosen by the caller."""
+    return uuid5(NAMESPACE, f"{purpose}|{key}")

@@ -1,0 +1,46 @@
+"""The ``healthcard`` command line (typer).
+
+One sub-app per area, each mounted the same way (``app.add_typer(area.app)``):
+
+- :mod:`~healthcard.cli.demo` -- ``demo``, a simulated hospital day;
+- :mod:`~healthcard.cli.readmodels` -- ``booking``, ``triage``, ``projections ...``;
+- :mod:`~healthcard.cli.analytics` -- ``history``, ``as-of``, ``export``, ``stats``;
+- :mod:`~healthcard.cli.audit` -- ``audit``;
+- :mod:`~healthcard.cli.qr` -- ``qr verify``.
+
+What they share: :mod:`~healthcard.cli.options` (``--db`` and its one default,
+times, ``--json``), :mod:`~healthcard.cli.errors` (a refusal prints
+``error[code]: message`` and exits 2) and :mod:`~healthcard.cli.progress`. A new
+command goes into its area's module (or a new module with its own ``app``, mounted
+here), built with ``new_app()``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from healthcard import __version__
+from healthcard.cli import analytics, audit, demo, qr, readmodels
+from healthcard.cli.errors import exits_on_domain_error, new_app
+
+app = new_app(
+    name="healthcard",
+    help="Resident electronic health cards (Sichuan): event-sourced, with a demo.",
+)
+
+for area in (demo, readmodels, analytics, audit, qr):
+    app.add_typer(area.app)
+
+
+@app.command()
+def version() -> None:
+    """Print the library version."""
+    typer.echo(f"healthcard {__version__}")
+
+
+def main() -> None:
+    """Entry point of the ``healthcard`` console script."""
+    app()
+
+
+__all__ = ["app", "exits_on_domain_error", "main"]

@@ -1,0 +1,292 @@
+"""Analytics commands: ``history``, ``as-of``, ``export``, ``stats`` (they only read).
+
+Mounted on the main command (``healthcard history ...``); ``app`` also runs them
+standalone. Which log, times and ``--json``: :mod:`healthcard.cli.options`. Output:
+tables for people, ``--json`` for scripts (one JSON document on stdout); progress
+bars go to stderr, only for work that reads the whole log. Personal data is masked
+unless ``--clear`` is given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from healthcard.analytics.export import ExportFormat, export_log
+from healthcard.analytics.funnel import STAGES, GroupBy, Stats, compute_stats
+from healthcard.analytics.history import card_as_of_time, card_history, describe_card
+from healthcard.analytics.log import LogFilter, LogReader, resolve_event_types
+from healthcard.cli.errors import new_app
+from healthcard.cli.options import (
+    ClearOption,
+    DbOption,
+    JsonOption,
+    console,
+    open_log,
+    parse_day,
+    parse_time,
+    print_json,
+)
+from healthcard.cli.progress import progress
+from healthcard.domain.clock import CHINA_TZ
+
+SinceOption = Annotated[
+    str | None,
+    typer.Option(help="Only events at or after this time (ISO date or time; China time)."),
+]
+UntilOption = Annotated[
+    str | None,
+    typer.Option(help="Only events before this time (ISO date or time; China time)."),
+]
+
+app = new_app(name="healthcard-analytics", help="Replay, export and count the event log.")
+analytics_app = app
+"""The 0.1.0 name of :data:`app`."""
+
+
+def brief(data: dict[str, Any]) -> str:
+    """``key=value`` pairs (None left out) that wrap at spaces in narrow terminals."""
+    parts = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+        parts.append(f"{key}={shown}")
+    return " ".join(parts)
+
+
+@app.command()
+def history(
+    card: Annotated[UUID, typer.Argument(help="The card's id.")],
+    db: DbOption = None,
+    related: Annotated[
+        bool,
+        typer.Option(
+            help="Also show other aggregates' events naming the card (reads the whole log)."
+        ),
+    ] = False,
+    clear: ClearOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """A card's history, oldest first: every event with its time, channel and data."""
+    with open_log(db) as health:
+        with progress("reading the log", enabled=related and not as_json) as bar:
+            total = LogReader(health).max_position()
+            entries = card_history(
+                health, card, related=related, clear=clear, progress=lambda p: bar.reach(p, total)
+            )
+    if as_json:
+        print_json([entry.to_json() for entry in entries])
+        return
+    table = Table(title=f"History of card {card}" + ("" if clear else " (personal data masked)"))
+    table.add_column("pos/v", no_wrap=True)
+    table.add_column("time (China)", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("channel", overflow="fold")
+    table.add_column("data", overflow="fold", ratio=1)
+    for entry in entries:
+        where = [] if entry.position is None else [str(entry.position)]
+        where += [] if entry.version is None else [f"v{entry.version}"]
+        table.add_row(
+            " ".join(where),
+            entry.timestamp.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S"),
+            entry.event_type,
+            entry.channel,
+            brief(entry.data),
+        )
+    console().print(table)
+
+
+@app.command("as-of")
+def as_of(
+    card: Annotated[UUID, typer.Argument(help="The card's id.")],
+    at: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="TIME",
+            help="ISO time (China time unless an offset is given); a date means its end.",
+        ),
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="A version instead of a time.", min=1)] = None,
+    db: DbOption = None,
+    clear: ClearOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """The state of a card as it was at a time (or at a version)."""
+    if (at is None) == (version is None):
+        raise typer.BadParameter("give either TIME or --version")
+    with open_log(db) as health:
+        if at is not None:
+            state = card_as_of_time(health, card, parse_time(at, end_of_day=True, param="TIME"))
+        else:
+            state = health.card_as_of(card, version or 1)
+    view = describe_card(state, clear=clear)
+    if as_json:
+        print_json(view)
+        return
+    when = f"version {version}" if version is not None else at
+    table = Table(title=f"Card {card} as of {when}" + ("" if clear else " (masked)"))
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for key, value in view.items():
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+        table.add_row(key, "" if value is None else shown)
+    console().print(table)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="File to write.", dir_okay=False)],
+    fmt: Annotated[
+        ExportFormat | None,
+        typer.Option("--format", help="jsonl, csv or parquet (default: from --out's suffix)."),
+    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    event_type: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only this event type (class name or topic); repeatable."),
+    ] = None,
+    card: Annotated[UUID | None, typer.Option(help="Only events about this card.")] = None,
+    db: DbOption = None,
+    clear: Annotated[
+        bool,
+        typer.Option("--clear", help="Export personal data in clear (masked by default)."),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option(help="Events per batch read and written.", min=1)
+    ] = 5_000,
+    as_json: JsonOption = False,
+) -> None:
+    """Export the log, or a filtered slice, streaming (personal data masked by default)."""
+    flt = LogFilter(
+        since=None if since is None else parse_time(since, param="--since"),
+        until=None if until is None else parse_time(until, param="--until"),
+        topics=resolve_event_types(event_type or ()),
+        card_id=card,
+    )
+    with open_log(db) as health, progress(f"exporting to {out.name}", enabled=not as_json) as bar:
+        total = LogReader(health).max_position()
+        summary = export_log(
+            health,
+            out,
+            fmt,
+            flt,
+            clear=clear,
+            batch_size=batch_size,
+            progress=lambda position: bar.reach(position, total),
+        )
+    result = {
+        "path": str(summary.path),
+        "format": summary.format.value,
+        "rows": summary.rows,
+        "masked": summary.masked,
+        "last_position": summary.last_position,
+    }
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title="Export")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    console().print(table)
+    if clear:
+        typer.echo("warning: the file holds personal data in clear; protect it.", err=True)
+
+
+@app.command()
+def stats(
+    by: Annotated[
+        GroupBy | None, typer.Option(help="Group the funnel by registration channel or day.")
+    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    as_of_day: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Sessions before this date count for no-shows (default: last event's date).",
+        ),
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Funnel (registered -> identity -> bound -> appointment -> checked in -> seen),
+    channel mix and no-show rate."""
+    with open_log(db) as health, progress("counting", enabled=not as_json) as bar:
+        total = LogReader(health).max_position()
+        figures = compute_stats(
+            health,
+            by=by,
+            since=None if since is None else parse_time(since, param="--since"),
+            until=None if until is None else parse_time(until, param="--until"),
+            as_of=None if as_of_day is None else parse_day(as_of_day, param="--as-of"),
+            progress=lambda position: bar.reach(position, total),
+        )
+    if as_json:
+        print_json(figures.to_json())
+        return
+    render_stats(console(), figures)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def render_stats(out: Console, figures: Stats) -> None:
+    """Tables of the funnel, the channel mix and the no-show figures."""
+    funnel = Table(title="Funnel (cards; conversion from the previous stage)")
+    funnel.add_column(figures.by.value if figures.by is not None else "group")
+    for stage in STAGES:
+        funnel.add_column(stage.replace("_", " "), justify="right")
+    rows = figures.rows if figures.by is not None else []
+    for row in [*rows, figures.total]:
+        cells = [f"{row.counts[STAGES[0]]}"]
+        cells += [f"{row.counts[s]} ({_pct(row.conversion(s))})" for s in STAGES[1:]]
+        funnel.add_row(row.group, *cells)
+    out.print(funnel)
+    mix = Table(title="Channel mix (registrations)")
+    mix.add_column("channel")
+    mix.add_column("cards", justify="right")
+    mix.add_column("share", justify="right")
+    registered = sum(figures.channel_mix.values())
+    for channel, count in figures.channel_mix.items():
+        mix.add_row(channel, str(count), _pct(count / registered if registered else None))
+    out.print(mix)
+    shows = figures.no_shows
+    out.print(
+        f"Appointments: {figures.appointments} booked, {figures.cancelled} cancelled; "
+        f"sessions before {shows.as_of}: {shows.past_appointments} due, "
+        f"{shows.checked_in} checked in, {shows.no_shows} no-shows "
+        f"(no-show rate {_pct(shows.rate)}). "
+        f"Check-ins by credential: {figures.check_in_credentials or '-'}; "
+        f"card uses by channel: {figures.usage_channels or '-'}."
+    )
+
+
+COMMANDS: dict[str, Callable[..., None]] = {
+    "history": history,
+    "as-of": as_of,
+    "export": export,
+    "stats": stats,
+}
+
+
+def register(parent: typer.Typer) -> None:
+    """Mount the analytics commands on another typer app (0.1.0's way; the main
+    command mounts :data:`app` like every other area)."""
+    for name, command in COMMANDS.items():
+        parent.command(name)(command)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,109 @@
+"""Rules that span aggregates: what cancelling or erasing a card does beyond the card.
+
+Why here: a card's cancellation must free its places in the family accounts that
+hold it and release the claim on its identity document, and an erasure must also
+erase the holder's own accounts. Those are rules of the domain, not of the service.
+The service hands in a :class:`Related` port to load the aggregates a rule reaches
+for, calls one function, and saves everything it returns in one atomic ``save()``,
+so a conflict on any of them retries the whole command and nothing is half-done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from healthcard.domain.account import Account
+from healthcard.domain.aggregate import Aggregate
+from healthcard.domain.audit import Audit
+from healthcard.domain.card import HealthCard
+from healthcard.domain.card_values import CardStatus
+from healthcard.domain.document_claim import DocumentClaim
+from healthcard.domain.identity import IdentityDocument
+from healthcard.domain.relation import Relation
+
+
+class Related(Protocol):
+    """How a policy reaches the aggregates around a card (the service loads them)."""
+
+    def account(self, account_id: UUID) -> Account:
+        """The account with this id (it exists: the card's bindings name it)."""
+        ...
+
+    def claim_of(self, document: IdentityDocument) -> DocumentClaim:
+        """The claim on this document (it exists: the card's identity made it)."""
+        ...
+
+
+def holder_accounts(card: HealthCard) -> tuple[UUID, ...]:
+    """The holder's own accounts: bound (now, or before the card was cancelled) as
+    relation 01 (self). These are erased with the holder's personal data."""
+    bindings = card.accounts or card.former_accounts
+    return tuple(account for account, relation in bindings.items() if relation is Relation.SELF)
+
+
+def cancel_card(
+    card: HealthCard, reason: str, related: Related, *, audit: Audit, at: datetime
+) -> list[Aggregate]:
+    """Cancel the card for good, free its family slots and release its document.
+
+    Returns every changed aggregate, the card first, to be saved together.
+    """
+    card.cancel(reason, audit=audit, at=at)
+    return [card, *_cancellation_effects(card, related, audit=audit, at=at)]
+
+
+def _cancellation_effects(
+    card: HealthCard, related: Related, *, audit: Audit, at: datetime
+) -> list[Aggregate]:
+    """After the card is cancelled: remove it from its accounts, release its document."""
+    changed: list[Aggregate] = []
+    for account_id in card.former_accounts:
+        account = related.account(account_id)
+        account.remove_card(card.id, audit=audit, at=at)
+        changed.append(account)
+    if card.document is not None:
+        claim = related.claim_of(card.document)
+        claim.release(card.id, audit=audit, at=at)
+        changed.append(claim)
+    return changed
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What an erasure recorded, and whose keys must be destroyed afterwards."""
+
+    changed: list[Aggregate]
+    """Aggregates with new events, the card first (empty when erased before)."""
+    subjects: tuple[UUID, ...]
+    """The card and the holder's own accounts: their per-person keys go."""
+
+
+def erase_card(
+    card: HealthCard, reason: str, related: Related, *, audit: Audit, at: datetime
+) -> Erasure:
+    """Erase the holder's personal data: cancel first (while the card still knows its
+    document and accounts), then record the erasure on the card and on the holder's
+    own accounts. Erasing an erased card records nothing and names the same subjects,
+    so running it again completes an erasure interrupted before its keys were deleted.
+    """
+    own = holder_accounts(card)
+    subjects = (card.id, *own)
+    if card.erased:
+        return Erasure([], subjects)
+    changed: dict[UUID, Aggregate] = {card.id: card}
+    if card.status is not CardStatus.CANCELLED:
+        card.cancel(reason, audit=audit, at=at)
+        changed.update((a.id, a) for a in _cancellation_effects(card, related, audit=audit, at=at))
+    card.erase_personal_data(reason, audit=audit, at=at)
+    for account_id in own:
+        loaded = changed.get(account_id)
+        account = loaded if isinstance(loaded, Account) else related.account(account_id)
+        account.erase(reason, audit=audit, at=at)
+        changed[account_id] = account
+    return Erasure(list(changed.values()), subjects)
+
+
+__all__ = ["Erasure", "Related", "cancel_card", "erase_card", "holder_accounts"]
