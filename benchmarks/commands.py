@@ -25,6 +25,8 @@ from eventsourcing.domain import Aggregate, event
 from stdnum.cn import ric
 
 from healthcard import HealthCardApp
+from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.persistence import sqlite_env
 from healthcard.application.commands import (
     BindCard,
     CompleteIdentity,
@@ -36,8 +38,6 @@ from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.clinic_values import Period
 from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.identity import Sex
-from healthcard.adapters.persistence import sqlite_env
-from healthcard.adapters.clock import FakeClock
 
 EVENTS_PER_CARD = 7
 

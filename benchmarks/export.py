@@ -35,6 +35,10 @@ from uuid import UUID
 from stdnum.cn import ric
 
 from healthcard import HealthCardApp, HealthCardConfig
+from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.national_ids import ehc_id, main_index_id
+from healthcard.adapters.persistence import local_sqlite_env
+from healthcard.application.keyed_ids import account_id, document_claim_id
 from healthcard.domain.account import Account
 from healthcard.domain.aggregate import Aggregate
 from healthcard.domain.audit import Audit, Channel
@@ -47,10 +51,6 @@ from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import PresentedToken, TokenUse, UsageStep
-from healthcard.application.keyed_ids import account_id, document_claim_id
-from healthcard.adapters.persistence import local_sqlite_env
-from healthcard.adapters.national_ids import ehc_id, main_index_id
-from healthcard.adapters.clock import FakeClock
 
 START = datetime(2026, 1, 5, 7, 30, tzinfo=CHINA_TZ)
 CARDS_PER_DAY = 2_000

@@ -47,6 +47,10 @@ import orjson
 from stdnum.cn import ric
 
 from healthcard import HealthCardApp, HealthCardConfig
+from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.national_ids import ehc_id, main_index_id
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.application.keyed_ids import account_id, document_claim_id, idempotent_uuid
 from healthcard.domain.account import Account
 from healthcard.domain.aggregate import Aggregate
 from healthcard.domain.audit import Audit, Channel
@@ -59,13 +63,9 @@ from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import PresentedToken, TokenUse, UsageStep
-from healthcard.application.keyed_ids import account_id, document_claim_id, idempotent_uuid
-from healthcard.adapters.persistence import sqlite_env
 from healthcard.readmodels import open_projections, rebuild
 from healthcard.readmodels.rebuild import REBUILD_BATCH
 from healthcard.readmodels.runner import paused_gc
-from healthcard.adapters.national_ids import ehc_id, main_index_id
-from healthcard.adapters.clock import FakeClock
 
 GENERATOR_VERSION = 2
 """Bump when the generated history changes shape (invalidates cached files)."""

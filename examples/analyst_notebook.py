@@ -23,6 +23,7 @@ from uuid import UUID
 import duckdb
 
 from healthcard import HealthCardApp
+from healthcard.adapters.persistence import local_sqlite_env
 from healthcard.analytics import (
     GroupBy,
     card_as_of_time,
@@ -36,7 +37,6 @@ from healthcard.domain.audit import Channel
 from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import HealthCardError
 from healthcard.domain.usage import UsageStep
-from healthcard.adapters.persistence import local_sqlite_env
 from healthcard.testing import FakeClock
 from healthcard.testing.world import Driver
 

@@ -7,7 +7,7 @@ What an embedding app does with the library, in about a hundred lines:
 - turns its own requests (plain dicts, as a web framework would hand them over) into
   the library's commands, whose validation errors name the field and never echo input;
 - maps the library's stable error ``code`` to its own HTTP status and message;
-- shows people masked on its screens with ``healthcard.masking``;
+- shows people masked on its screens with ``healthcard.adapters.privacy.masking``;
 - reads the log back with ``healthcard.analytics`` for its daily report.
 
 Run: ``python examples/embedding_app.py [--db FILE]``.
@@ -24,6 +24,9 @@ from typing import Any
 from uuid import UUID
 
 from healthcard import HealthCardApp, HealthCardConfig
+from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.persistence import sqlite_env
+from healthcard.adapters.privacy.masking import mask_document_number, mask_name
 from healthcard.analytics import compute_stats
 from healthcard.application.commands import (
     BindCard,
@@ -37,9 +40,6 @@ from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import DocumentAlreadyRegistered, HealthCardError
 from healthcard.domain.identity import DocumentType, IdentityDocument
-from healthcard.adapters.privacy.masking import mask_document_number, mask_name
-from healthcard.adapters.persistence import sqlite_env
-from healthcard.adapters.clock import FakeClock
 
 HTTP_STATUS = {
     "invalid_input": 422,

@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from healthcard import HealthCardApp
+from healthcard.adapters.persistence import memory_env, sqlite_env
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import IssuerMode
 from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import InvalidStatusChange
 from healthcard.domain.events.card import Cancelled, Frozen, Registered, Unfrozen
-from healthcard.adapters.persistence import memory_env, sqlite_env
 from healthcard.testing import (
     FakeClock,
     HealthCardMachine,

@@ -83,7 +83,7 @@ class LogReader:
                 end = until
             else:
                 end = notifications[-1].id if notifications else start
-            yield Page(start, end, notifications)
+            yield Page(start, end, list(notifications))
             if not full:
                 return
             start = end

@@ -23,10 +23,12 @@ from healthcard.analytics.funnel import STAGES, GroupBy, Stats, compute_stats
 from healthcard.analytics.history import (
     HistoryEntry,
     card_as_of_time,
-    card_as_of_version,
     card_history,
     describe_card,
     version_at,
+)
+from healthcard.analytics.history import (
+    card_as_of_version as card_as_of_version,  # deprecated: HealthCardApp.card_as_of
 )
 from healthcard.analytics.log import (
     LogFilter,

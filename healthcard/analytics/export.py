@@ -35,8 +35,9 @@ from uuid import UUID
 import orjson
 from eventsourcing.application import Application
 
-from healthcard.analytics.log import DEFAULT_BATCH, LogFilter, LogReader, LogRecord, Progress
+from healthcard.adapters.log_reader import DEFAULT_BATCH
 from healthcard.adapters.privacy.masking import mask_state
+from healthcard.analytics.log import LogFilter, LogReader, LogRecord, Progress
 from healthcard.domain.errors import InvalidInput
 
 COLUMNS: tuple[str, ...] = (

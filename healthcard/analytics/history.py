@@ -24,12 +24,6 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
-from healthcard.analytics.log import LogFilter, LogReader, Progress
-from healthcard.domain.card import HealthCard
-from healthcard.application import HealthCardApp
-from healthcard.domain.errors import CardNotFound, InvalidInput
-from healthcard.domain.events.base import DomainEvent, topic_of
-from healthcard.domain.events.card import CardEvent
 from healthcard.adapters.privacy.masking import (
     mask_document_number,
     mask_identifier,
@@ -37,6 +31,12 @@ from healthcard.adapters.privacy.masking import (
     mask_phone,
     mask_state,
 )
+from healthcard.analytics.log import LogFilter, LogReader, Progress
+from healthcard.application import HealthCardApp
+from healthcard.domain.card import HealthCard
+from healthcard.domain.errors import CardNotFound, InvalidInput
+from healthcard.domain.events.base import DomainEvent, topic_of
+from healthcard.domain.events.card import CardEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,13 +30,13 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
+from healthcard.adapters.codec import PydanticMapper, validated_event
+from healthcard.adapters.log_reader import DEFAULT_BATCH
+from healthcard.adapters.log_reader import LogReader as BaseLogReader
 from healthcard.domain.errors import InvalidInput
 from healthcard.domain.events import catalog
 from healthcard.domain.events.base import DomainEvent, UnknownTopic, resolve_topic, topic_of
 from healthcard.domain.events.card import CardEvent
-from healthcard.adapters.codec import PydanticMapper, validated_event
-from healthcard.adapters.log_reader import DEFAULT_BATCH
-from healthcard.adapters.log_reader import LogReader as BaseLogReader
 from healthcard.domain.events.session import AppointmentCancelled, AppointmentMade
 
 EventType = str | type[DomainEvent]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from uuid import UUID
 
 from eventsourcing.persistence import Mapper
 
@@ -65,7 +66,7 @@ def collaborators(
     )
 
 
-def seal_personal_fields(mapper: Mapper[object], keystore: KeyStore) -> None:
+def seal_personal_fields(mapper: Mapper[UUID], keystore: KeyStore) -> None:
     """Have ``mapper`` seal fields marked ``Personal`` with per-person keys of ``keystore``."""
     if not isinstance(mapper, PydanticMapper):
         raise TypeError("the application's mapper must be a PydanticMapper")

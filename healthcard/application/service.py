@@ -461,4 +461,5 @@ class _Related:
         return self._app._get(Account, account_id)
 
     def claim_of(self, document: IdentityDocument) -> DocumentClaim:
-        return self._app._get(DocumentClaim, document_claim_id(self._app.config.lookup_key, document))
+        claim_id = document_claim_id(self._app.config.lookup_key, document)
+        return self._app._get(DocumentClaim, claim_id)

@@ -76,12 +76,14 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """A card's history, oldest first: every event with its time, channel and data."""
-    with open_log(db) as health:
-        with progress("reading the log", enabled=related and not as_json) as bar:
-            total = LogReader(health).max_position()
-            entries = card_history(
-                health, card, related=related, clear=clear, progress=lambda p: bar.reach(p, total)
-            )
+    with (
+        open_log(db) as health,
+        progress("reading the log", enabled=related and not as_json) as bar,
+    ):
+        total = LogReader(health).max_position()
+        entries = card_history(
+            health, card, related=related, clear=clear, progress=lambda p: bar.reach(p, total)
+        )
     if as_json:
         print_json([entry.to_json() for entry in entries])
         return

@@ -34,6 +34,8 @@ PROGRESS_FROM = 200
 def shows_progress(cards: int) -> bool:
     """Whether a day of ``cards`` residents shows a progress bar (small days are quick)."""
     return cards >= PROGRESS_FROM
+
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 app = new_app()

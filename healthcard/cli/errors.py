@@ -14,7 +14,6 @@ import functools
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -35,7 +34,7 @@ def report(error: HealthCardError) -> None:
 class HealthCardGroup(TyperGroup):
     """A typer group whose commands end with ``error[code]`` and status 2 on a domain error."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # click's Context (typer vendors click)
         try:
             return super().invoke(ctx)
         except HealthCardError as error:

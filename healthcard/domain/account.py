@@ -14,9 +14,9 @@ from healthcard.domain.aggregate import Aggregate, applies
 from healthcard.domain.audit import Audit
 from healthcard.domain.card_values import AccountKind
 from healthcard.domain.errors import AlreadyBound, FamilyCapReached, NotBound
+from healthcard.domain.events.account import AccountErased, AccountOpened, CardAdded, CardRemoved
 from healthcard.domain.personal import ERASED_TEXT
 from healthcard.domain.relation import Relation
-from healthcard.domain.events.account import AccountErased, AccountOpened, CardAdded, CardRemoved
 
 
 class Account(Aggregate):

@@ -22,6 +22,18 @@ from healthcard.domain.errors import (
     TokenRejected,
     TokenRejectReason,
 )
+from healthcard.domain.events.card import (
+    Bound,
+    Cancelled,
+    CardUsed,
+    Frozen,
+    IdentityCompleted,
+    PersonalDataErased,
+    Registered,
+    TokenAccepted,
+    Unbound,
+    Unfrozen,
+)
 from healthcard.domain.identity import (
     DocumentType,
     IdentityDocument,
@@ -37,18 +49,6 @@ from healthcard.domain.usage import (
     USE_ALLOWS,
     PresentedToken,
     UsageStep,
-)
-from healthcard.domain.events.card import (
-    Bound,
-    Cancelled,
-    CardUsed,
-    Frozen,
-    IdentityCompleted,
-    PersonalDataErased,
-    Registered,
-    TokenAccepted,
-    Unbound,
-    Unfrozen,
 )
 
 

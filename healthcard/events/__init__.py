@@ -1,4 +1,5 @@
-"""Deprecated package path: the event models, the stored contract moved to :mod:`healthcard.domain.events`.
+"""Deprecated package path (the event models, the stored contract): moved to
+:mod:`healthcard.domain.events`.
 
 Its modules are importable here until 1.0 (each one warns and hands back the
 module at its new path).

@@ -1,4 +1,5 @@
-"""Deprecated package path: per-person keys, sealing, masking moved to :mod:`healthcard.adapters.privacy`.
+"""Deprecated package path (per-person keys, sealing, masking): moved to
+:mod:`healthcard.adapters.privacy`.
 
 Its modules are importable here until 1.0 (each one warns and hands back the
 module at its new path).

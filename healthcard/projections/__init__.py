@@ -1,4 +1,5 @@
-"""Deprecated package path: the booking and triage read models moved to :mod:`healthcard.readmodels`.
+"""Deprecated package path (the booking and triage read models): moved to
+:mod:`healthcard.readmodels`.
 
 Its modules are importable here until 1.0 (each one warns and hands back the
 module at its new path).

@@ -10,7 +10,7 @@ production verifier refuses test-mode tokens, why test keys are never accepted a
 production keys, and why the public key document is published per mode. Every
 keyring holds test key 0, so tokens for test cards can always be issued; a keyring
 without production keys is a *test-mode* keyring (the library default, like the
-public test keys of :mod:`healthcard.config`).
+public test keys of :mod:`healthcard.application.config`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The national QR text of the electronic health card (issuer side).
 
 Two forms (DESIGN.md, "National formats"), where ``<EHCID>`` stands for the card's
-EHC ID (upper-case hex, see :func:`healthcard.qr.national.ehc_id`) — the QR has to
+EHC ID (upper-case hex, see :func:`healthcard.adapters.national_ids.ehc_id`) — the QR has to
 name the card, so the letters ``EHCID`` are the field, not literal text::
 
     static:   <EHCID>:1
@@ -26,9 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from healthcard.adapters.national_ids import (
+    SM4_BLOCK_SIZE,
+    SM4_KEY_SIZE,
+    sm4_ecb_decrypt,
+    sm4_ecb_encrypt,
+)
 from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import TokenRejected, TokenRejectReason
-from healthcard.adapters.national_ids import SM4_BLOCK_SIZE, SM4_KEY_SIZE, sm4_ecb_decrypt, sm4_ecb_encrypt
 
 STATIC: Final = "1"
 DYNAMIC: Final = "0"

@@ -9,7 +9,7 @@ grouping whatever has arrived into one transaction. Every batch goes through
 ``SqlViewStore.apply_batch``: rows and position in one transaction, so a worker
 killed at any point resumes from its last commit with nothing applied twice.
 
-Run a worker as its own process: ``python -m healthcard.projections.runner``
+Run a worker as its own process: ``python -m healthcard.readmodels.runner``
 (``--db events.sqlite3`` for SQLite; PostgreSQL from the ``POSTGRES_*`` variables).
 """
 

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
+from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.privacy.masking import mask_account, mask_name
 from healthcard.application import HealthCardApp
 from healthcard.application.commands import (
     AccountRef,
@@ -44,7 +46,7 @@ from healthcard.application.commands import (
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import AccountKind
 from healthcard.domain.clinic_values import Period
-from healthcard.domain.clock import china_date, CHINA_TZ
+from healthcard.domain.clock import CHINA_TZ, china_date
 from healthcard.domain.errors import (
     HealthCardError,
     RuleViolation,
@@ -54,12 +56,10 @@ from healthcard.domain.errors import (
 )
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import TokenUse, UsageStep
-from healthcard.adapters.privacy.masking import mask_account, mask_name
 from healthcard.simulation.hospital import HOSPITAL, PRIMARY_INSTITUTIONS
 from healthcard.simulation.people import Household, synthetic_photo
 from healthcard.simulation.plan import REGISTRATION_CHANNELS, CardPlan, bindings_of, plan_day
 from healthcard.simulation.report import AccountFigures, DayReport, SessionFigures, events_by_topic
-from healthcard.adapters.clock import FakeClock
 
 BOOKING_CHANNELS = (Channel.WECHAT_OFFICIAL_ACCOUNT, Channel.APP, Channel.MINI_PROGRAM)
 CHECK_IN_SHARE = 0.85

@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
+from healthcard.adapters import qr_render
 from healthcard.adapters.log_reader import LogReader
 from healthcard.application import HealthCardApp
 from healthcard.application.commands import AccountRef, IssueToken
@@ -24,7 +25,6 @@ from healthcard.domain.account import Account
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import CardStatus
 from healthcard.domain.events.card import Bound
-from healthcard.adapters import qr_render
 from healthcard.qr import national_qr
 
 DEMO_AUDIT = Audit(
@@ -76,7 +76,8 @@ def write_first_bound_card_qr(app: HealthCardApp, out_dir: str | Path) -> list[P
         if not isinstance(event, Bound):
             continue
         card = app.card(event.originator_id)
-        if card.is_formal and card.status is CardStatus.NORMAL and event.account_id in card.accounts:
+        bound_now = event.account_id in card.accounts
+        if card.is_formal and card.status is CardStatus.NORMAL and bound_now:
             account = app.repository.get(event.account_id, projector_func=Account.project)
             if isinstance(account, Account) and account.identifier is not None:
                 ref = AccountRef(kind=account.kind, identifier=account.identifier)

@@ -4,12 +4,17 @@ Import what you need from here::
 
     from healthcard.testing import FakeClock, given, stream, expect, strategies
     from healthcard.testing import HealthCardMachine, lifecycle_machine, profile_settings
-    from healthcard.testing import ReadModelMachine, Driver
+    from healthcard.testing import ReadModelMachine, Driver, refused
 
 ``strategies`` is the module of value and command strategies (``strategies.persons()``,
 ``strategies.resident_id_numbers()``, ``strategies.register_card_commands()`` ...).
-Hypothesis is needed only by the strategies and the state machine; they are imported
-lazily so that ``FakeClock`` and given/when/then work without it.
+Hypothesis (and pytest, for ``refused``) are needed only by the modules that use them;
+those are imported lazily so that ``FakeClock`` and given/when/then work without them.
+Rooms: ``gwt`` (given/when/then), ``strategies`` (values, commands), ``state_machine``
+and ``reference`` (the lifecycle against a plain model), ``read_models`` (the same, with
+the booking views), ``clinic_histories`` (command histories and the views they must
+give), ``world`` (a driver with defaults), ``assertions``, ``leaks`` (searching stored
+bytes for a person's data), ``postgres`` (a real server for tests), ``profiles``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from healthcard.testing.reference import ReferenceModel
 
 if TYPE_CHECKING:
     from healthcard.testing import strategies
+    from healthcard.testing.assertions import refused
     from healthcard.testing.profiles import profile_settings
     from healthcard.testing.read_models import ReadModelMachine
     from healthcard.testing.state_machine import (
@@ -50,6 +56,7 @@ _LAZY = {
     "lifecycle_machine": ("healthcard.testing.state_machine", "lifecycle_machine"),
     "ReadModelMachine": ("healthcard.testing.read_models", "ReadModelMachine"),
     "Driver": ("healthcard.testing.world", "Driver"),
+    "refused": ("healthcard.testing.assertions", "refused"),
 }
 
 
@@ -79,6 +86,7 @@ __all__ = [
     "given",
     "lifecycle_machine",
     "profile_settings",
+    "refused",
     "same_state",
     "strategies",
     "stream",

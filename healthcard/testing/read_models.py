@@ -1,6 +1,6 @@
 """The lifecycle machine, also checking the booking read models against the reference.
 
-Why a subclass: the read models (``healthcard.projections``) live in a SQLite file of
+Why a subclass: the read models (``healthcard.readmodels``) live in a SQLite file of
 their own and are caught up after every step, which costs more than checking the
 aggregates; embedders who serve those views run this machine, others the base one.
 

@@ -32,6 +32,8 @@ from hypothesis.stateful import (
     rule,
 )
 
+from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.persistence import memory_env
 from healthcard.application import HealthCardApp
 from healthcard.application.commands import (
     AccountRef,
@@ -51,6 +53,7 @@ from healthcard.application.commands import (
     UseCard,
 )
 from healthcard.application.config import HealthCardConfig
+from healthcard.application.keyed_ids import account_id, idempotent_uuid
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import AccountKind, IssuerMode
 from healthcard.domain.clinic_values import Period
@@ -65,9 +68,6 @@ from healthcard.domain.usage import (
     TokenUse,
     UsageStep,
 )
-from healthcard.application.keyed_ids import account_id, idempotent_uuid
-from healthcard.adapters.persistence import memory_env
-from healthcard.adapters.clock import FakeClock
 from healthcard.testing.reference import (
     AccountKey,
     DocumentKey,

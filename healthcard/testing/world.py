@@ -42,6 +42,12 @@ from healthcard.testing.strategies import Person, with_check_digit
 INSTITUTION = "H510107001"
 
 
+def resident_id(born: date, order: int, area: str = "510104") -> IdentityDocument:
+    """A valid resident ID born on ``born`` with 3-digit ``order`` (odd = male) in ``area``."""
+    number = with_check_digit(f"{area}{born:%Y%m%d}{order:03d}")
+    return IdentityDocument(type=DocumentType.RESIDENT_ID, number=number)
+
+
 def person(serial: int, *, name: str = "王芳") -> Person:
     """A synthetic person, distinct for each serial (resident ID from Chengdu Jinjiang)."""
     sex = Sex.MALE if serial % 2 else Sex.FEMALE
@@ -169,4 +175,4 @@ class Driver:
         self.app.cancel_card(CancelCard(audit=self.audit(), card_id=card_id, reason=reason))
 
 
-__all__ = ["INSTITUTION", "Driver", "person", "phone_account"]
+__all__ = ["INSTITUTION", "Driver", "person", "phone_account", "resident_id"]

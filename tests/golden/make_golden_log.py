@@ -31,6 +31,8 @@ from uuid import UUID, uuid5
 import orjson
 
 from healthcard import HealthCardApp, __version__
+from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.persistence import memory_env
 from healthcard.application.commands import (
     AccountRef,
     BindCard,
@@ -52,12 +54,10 @@ from healthcard.application.commands import (
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import IssuerMode, PhotoRef
 from healthcard.domain.clinic_values import Period
+from healthcard.domain.events import catalog
 from healthcard.domain.identity import IdentityDocument, Sex
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import TokenUse, UsageStep
-from healthcard.domain.events import catalog
-from healthcard.adapters.persistence import memory_env
-from healthcard.adapters.clock import FakeClock
 
 RELEASE = "v0.1.0"
 HERE = Path(__file__).resolve().parent

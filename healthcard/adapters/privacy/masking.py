@@ -3,9 +3,10 @@ accounts, long identifiers, and whole event states.
 
 Why one module: every place that shows a person to an operator or lets data leave
 the system (the CLI, reports, read models, exports, log lines) must hide the same
-things the same way, so that no screen, log or export becomes a copy of the register. A masked value keeps just enough for
-a human to tell two people apart at a desk (``张*``, ``510***********123X``,
-``138****5678``) and never enough to re-identify someone from the display alone.
+things the same way, so that no screen, log or export becomes a copy of the register.
+A masked value keeps just enough for a human to tell two people apart at a desk
+(``张*``, ``510***********123X``, ``138****5678``) and never enough to re-identify
+someone from the display alone.
 
 The functions are total: any string gives a masked string (short or unexpected
 input is starred more, never echoed), so a caller never needs a ``try`` around them.

@@ -17,9 +17,9 @@ import base64
 import os
 import types
 import typing
+from collections.abc import Collection
 from datetime import date
 from enum import Enum
-from collections.abc import Collection
 from functools import cache
 from typing import Any, Union, get_args, get_origin
 from uuid import UUID
@@ -28,9 +28,9 @@ import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
-from healthcard.domain.personal import ERASED_DATE, ERASED_TEXT, personal_fields
-from healthcard.domain.events.base import DomainEvent, topic_of
 from healthcard.adapters.privacy.keystore import KeyStore
+from healthcard.domain.events.base import DomainEvent, topic_of
+from healthcard.domain.personal import ERASED_DATE, ERASED_TEXT, personal_fields
 
 SEALED = "$pii"
 MAX_CIPHERS = 500

@@ -7,9 +7,9 @@ from uuid import UUID
 
 from healthcard.domain.audit import Code
 from healthcard.domain.card_values import AccountKind
+from healthcard.domain.events.base import DomainEvent
 from healthcard.domain.personal import Personal
 from healthcard.domain.relation import Relation
-from healthcard.domain.events.base import DomainEvent
 
 
 class AccountOpened(DomainEvent):

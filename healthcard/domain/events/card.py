@@ -10,12 +10,12 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from healthcard.domain.audit import Code
 from healthcard.domain.card_values import IssuerMode, PhotoRef
+from healthcard.domain.events.base import DomainEvent
 from healthcard.domain.identity import IdentityDocument, PersonName, Sex
 from healthcard.domain.personal import Personal
 from healthcard.domain.phone import CnMobile
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import TokenUse, UsageStep
-from healthcard.domain.events.base import DomainEvent
 
 HexId = Annotated[str, Personal]
 

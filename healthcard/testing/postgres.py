@@ -1,0 +1,113 @@
+"""A real PostgreSQL server for tests: where it is, a fresh schema per test.
+
+Why a real server: the set rules rely on PostgreSQL's transactions and locks, and the
+read models follow it with LISTEN/NOTIFY; a fake would test neither. The server is
+named by ``HEALTHCARD_PG_HOST``, ``HEALTHCARD_PG_PORT``, ``HEALTHCARD_PG_USER``,
+``HEALTHCARD_PG_PASSWORD`` and ``HEALTHCARD_PG_DBNAME`` (default 127.0.0.1:5432, user
+``postgres``, database ``healthcard_test``, created when missing). Each test gets a
+schema of its own, dropped afterwards, so tests never see each other's tables.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from healthcard.adapters.persistence import postgres_env
+from healthcard.testing.leaks import pg_dump
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresServer:
+    """Connection settings of the test server."""
+
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = "postgres"
+    password: str = ""
+    dbname: str = "healthcard_test"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PostgresServer:
+        env = os.environ if environ is None else environ
+        return cls(
+            host=env.get("HEALTHCARD_PG_HOST", "127.0.0.1"),
+            port=int(env.get("HEALTHCARD_PG_PORT", "5432")),
+            user=env.get("HEALTHCARD_PG_USER", "postgres"),
+            password=env.get("HEALTHCARD_PG_PASSWORD", ""),
+            dbname=env.get("HEALTHCARD_PG_DBNAME", "healthcard_test"),
+        )
+
+    def connect(self, dbname: str | None = None) -> psycopg.Connection[Any]:
+        """An autocommit connection (to the test database by default)."""
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            dbname=dbname or self.dbname,
+            autocommit=True,
+            connect_timeout=3,
+        )
+
+    def problem(self) -> str | None:
+        """None when the server answers and the test database exists (it is created
+        if needed); otherwise why not, for a skip or failure message."""
+        try:
+            with self.connect("postgres") as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (self.dbname,)
+                ).fetchone()
+                if not exists:
+                    conn.execute(f'CREATE DATABASE "{self.dbname}"')
+        except Exception as exc:  # any failure to reach the server
+            return f"PostgreSQL at {self.host}:{self.port} unavailable: {type(exc).__name__}: {exc}"
+        return None
+
+    @contextmanager
+    def schema(self) -> Iterator[str]:
+        """A fresh schema for one test, dropped afterwards."""
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with self.connect() as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        try:
+            yield name
+        finally:
+            with self.connect() as conn:
+                conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+    def env(self, schema: str) -> dict[str, str]:
+        """eventsourcing settings of an application whose tables live in ``schema``."""
+        return postgres_env(
+            self.dbname,
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            schema=schema,
+        )
+
+    def conninfo(self) -> dict[str, Any]:
+        """Keyword arguments of ``psycopg.connect`` for the test database."""
+        info: dict[str, Any] = {
+            "dbname": self.dbname,
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+        }
+        if self.password:
+            info["password"] = self.password
+        return info
+
+    def dump(self, schema: str) -> bytes:
+        """``pg_dump`` of ``schema`` in the test database."""
+        return pg_dump(self.dbname, schema, self.host, self.port, self.user)
+
+
+__all__ = ["PostgresServer"]
