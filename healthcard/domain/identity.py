@@ -99,6 +99,16 @@ def _known_area(code: str) -> bool:
     return any("county" in props for _, props in parts)
 
 
+def with_check_character(first17: str) -> str:
+    """The 18-character resident ID whose first 17 characters are ``first17``: its
+    ISO 7064 MOD 11-2 check character appended (for synthetic people: the demo, tests).
+
+    ``ric.calc_check_digit`` ignores the last character of its argument (it expects a
+    whole number), hence the placeholder.
+    """
+    return first17 + ric.calc_check_digit(first17 + "0")
+
+
 def resident_id_birth_date(number: str) -> date:
     """Birth date encoded in a valid resident ID number."""
     return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))

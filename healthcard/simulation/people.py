@@ -15,11 +15,9 @@ import string
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from stdnum.cn import ric
-
 from healthcard.application.commands import AccountRef
 from healthcard.domain.card_values import AccountKind, PhotoRef
-from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
+from healthcard.domain.identity import DocumentType, IdentityDocument, Sex, with_check_character
 from healthcard.domain.phone import normalise_cn_mobile
 from healthcard.domain.relation import Relation
 
@@ -134,7 +132,7 @@ class PeopleFactory:
         while True:
             order = self.rng.randrange(500) * 2 + (1 if sex is Sex.MALE else 0)
             first17 = f"{self.rng.choice(regions)}{birth_date:%Y%m%d}{order:03d}"
-            number = first17 + ric.calc_check_digit(first17 + "0")  # expects a check slot
+            number = with_check_character(first17)
             if number not in self._documents:
                 self._documents.add(number)
                 return IdentityDocument(type=DocumentType.RESIDENT_ID, number=number)

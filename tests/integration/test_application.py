@@ -15,7 +15,6 @@ from uuid import UUID, uuid4
 
 import orjson
 import pytest
-from stdnum.cn import ric
 
 from healthcard import HealthCardApp, HealthCardConfig
 from healthcard.adapters.clock import FakeClock
@@ -45,7 +44,6 @@ from healthcard.domain.errors import (
     DocumentAlreadyRegistered,
     DuplicateAppointment,
     FamilyCapReached,
-    HealthCardError,
     IdentityIncomplete,
     IdentityMismatch,
     NotFound,
@@ -56,6 +54,8 @@ from healthcard.domain.errors import (
 from healthcard.domain.events.catalog import registered_topics
 from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
 from healthcard.domain.relation import Relation
+from healthcard.testing.assertions import log_position, refused
+from healthcard.testing.world import resident_id
 
 HOSPITAL = Audit(actor="staff-001", channel=Channel.WINDOW, institution="H510100001")
 WECHAT = Audit(actor="wx-user", channel=Channel.WECHAT_OFFICIAL_ACCOUNT, institution="H510100001")
@@ -64,32 +64,8 @@ MOTHER_PHONE = AccountRef(kind=AccountKind.PHONE, identifier="13812345678")
 FATHER_WECHAT = AccountRef(kind=AccountKind.WECHAT, identifier="oWx_father01")
 
 
-def resident_id(born: date, seq: int, area: str = "510104") -> IdentityDocument:
-    """A valid resident ID (odd ``seq`` = male); ``calc_check_digit`` skips the last char."""
-    first17 = f"{area}{born:%Y%m%d}{seq:03d}"
-    number = first17 + ric.calc_check_digit(first17 + "0")
-    return IdentityDocument(type=DocumentType.RESIDENT_ID, number=number)
-
-
 def notifications(app: HealthCardApp, *topics: str) -> list[Any]:
     return list(app.recorder.select_notifications(start=None, limit=100_000, topics=topics))
-
-
-def log_position(app: HealthCardApp) -> int:
-    return app.recorder.max_notification_id() or 0
-
-
-def refused(
-    app: HealthCardApp, error: type[HealthCardError], code: str, command: Callable[[], object]
-) -> HealthCardError:
-    """Run ``command``; expect exactly ``error`` with ``code`` and an unchanged log."""
-    before = log_position(app)
-    with pytest.raises(error) as excinfo:
-        command()
-    assert type(excinfo.value) is error
-    assert excinfo.value.code == code
-    assert log_position(app) == before
-    return excinfo.value
 
 
 def register(app: HealthCardApp, name: str = "王芳", **extra: Any) -> UUID:

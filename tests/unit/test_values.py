@@ -16,7 +16,6 @@ from uuid import uuid4
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from stdnum.cn import ric
 
 from healthcard.application.commands import (
     AccountRef,
@@ -35,19 +34,11 @@ from healthcard.domain.identity import (
     resident_id_birth_date,
     resident_id_sex,
 )
+from healthcard.domain.identity import with_check_character as with_check_digit
 from healthcard.domain.phone import normalise_cn_mobile
 
 AUDIT = {"actor": "staff-001", "channel": "window", "institution": "H510100001"}
 KNOWN_AREAS = ["110105", "310104", "440305", "510104", "510107"]  # Beijing, Shanghai, ...
-
-
-def with_check_digit(first17: str) -> str:
-    """A resident ID with its ISO 7064 MOD 11-2 check character.
-
-    ``ric.calc_check_digit`` ignores the last character of its argument (it expects a
-    full number), so a placeholder is appended.
-    """
-    return first17 + ric.calc_check_digit(first17 + "0")
 
 
 def resident_ids(

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from hypothesis import strategies as st
-from stdnum.cn import ric
 
 from healthcard.application.commands import AccountRef
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import AccountKind, IssuerMode, PhotoRef
 from healthcard.domain.clinic_values import CheckInCredential, Period
-from healthcard.domain.identity import DocumentType, IdentityDocument, Sex
+from healthcard.domain.identity import DocumentType, IdentityDocument, Sex, with_check_character
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import POINT_OF_CARE_CHANNELS, TokenUse, UsageStep
 
@@ -170,8 +169,8 @@ def _sequence_for(sex: Sex | None, draw_int: int) -> str:
 
 
 def with_check_digit(first17: str) -> str:
-    """Append the ISO 7064 MOD 11-2 check character (stdnum wants a placeholder slot)."""
-    return first17 + ric.calc_check_digit(first17 + "0")
+    """Append the ISO 7064 MOD 11-2 check character (``domain.identity.with_check_character``)."""
+    return with_check_character(first17)
 
 
 @st.composite
