@@ -14,6 +14,6 @@ from healthcard.adapters.clock import system_clock
 from healthcard.application.config import HealthCardConfig
 from healthcard.application.service import HealthCardApp
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = ["HealthCardApp", "HealthCardConfig", "__version__", "system_clock"]

@@ -11,7 +11,7 @@ Why a page carries the position it reaches (``end``): a reader that stops at a k
 head (a projection catching up) must move past events of topics it does not read, so
 the last page ends at the head itself even when its last notification is older.
 
-Decoding is the mapper's (:meth:`healthcard.adapters.codec.PydanticMapper.decode_state`);
+Decoding is the mapper's (:meth:`healthcard.adapters.codec.PydanticMapper.decode_states`);
 readers of the log (analytics, the read models, the demo) combine the two.
 """
 

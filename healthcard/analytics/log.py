@@ -2,7 +2,7 @@
 
 Built on the one log reader (:mod:`healthcard.adapters.log_reader`: pages of
 notifications, the topic filter in the SQL query, constant memory) and the mapper's
-one decode pipeline (``PydanticMapper.decode_state``).
+one decode pipeline (``PydanticMapper.decode_states``).
 
 Two shapes come out:
 
@@ -194,9 +194,7 @@ def decode_state(mapper: PydanticMapper, notification: Notification) -> dict[str
     """The stored state of one notification as its class reads it, before model
     validation (the mapper's pipeline: decrypted, decompressed, personal fields
     opened, upcast)."""
-    state, _ = mapper.decode_state(
-        notification.topic, notification.originator_id, notification.state
-    )
+    state, _ = mapper.decode_state(notification)
     return state
 
 

@@ -46,7 +46,7 @@ UntilOption = Annotated[
     typer.Option(help="Only events before this time (ISO date or time; China time)."),
 ]
 
-app = new_app(name="healthcard-analytics", help="Replay, export and count the event log.")
+app = new_app(help="Replay, export and count the event log.")
 analytics_app = app
 """The 0.1.0 name of :data:`app`."""
 

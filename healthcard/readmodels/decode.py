@@ -3,7 +3,7 @@
 Why not event models: a rebuild reads millions of events, and building a validated
 pydantic model per event costs more than the whole fold. A projection needs a few
 fields of a few topics, so it takes the stored state from the mapper's one decode
-pipeline (``PydanticMapper.decode_state``: at-rest cipher, compressor, per-person
+pipeline (``PydanticMapper.decode_states``: at-rest cipher, compressor, per-person
 sealed fields -- only the ones the views show --, upcasting) and keeps those fields.
 """
 
@@ -129,14 +129,10 @@ class EventDecoder:
         append = out.append
         new = tuple.__new__
         uses = _USES
-        decode_state = self.mapper.decode_state
-        for n in notifications:
+        handled = (n for n in notifications if n.topic in uses)
+        for n, state, intact in self.mapper.decode_states(handled, PERSONAL_FIELDS_USED):
             topic = n.topic
-            use = uses.get(topic)
-            if use is None:
-                continue
-            originator = n.originator_id
-            state, intact = decode_state(topic, originator, n.state, personal_fields=use.personal)
+            use = uses[topic]
             keep = use.keep
             if keep is not None and state.get(keep[0]) != keep[1]:
                 continue
@@ -149,6 +145,7 @@ class EventDecoder:
                 used[ERASED_KEY] = True
             for name in use.id_fields:
                 used[name] = used[name].replace("-", "")
+            originator = n.originator_id
             append(
                 new(
                     ViewEvent,
