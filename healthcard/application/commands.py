@@ -13,13 +13,14 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from healthcard.domain.audit import Audit, Code
+from healthcard.domain.audit import Audit
 from healthcard.domain.boundary import BoundaryModel
 from healthcard.domain.card_values import AccountKind, IssuerMode, PhotoRef, WechatOpenId
 from healthcard.domain.clinic_values import Period
 from healthcard.domain.identity import IdentityDocument, PersonName, Sex
 from healthcard.domain.phone import CnMobile, normalise_cn_mobile
 from healthcard.domain.relation import Relation
+from healthcard.domain.text import Code, FreeText
 from healthcard.domain.usage import POINT_OF_CARE_CHANNELS, TokenUse, UsageStep
 
 IdempotencyKey = Annotated[
@@ -86,7 +87,7 @@ class UnbindCard(Command):
 
 
 class PublishSession(Command):
-    department: Code
+    department: FreeText
     doctor: Code
     day: date
     period: Period
@@ -102,7 +103,7 @@ class MakeAppointment(Command):
 class CancelAppointment(Command):
     session_id: UUID
     appointment_id: UUID
-    reason: Code = "patient_request"
+    reason: FreeText = "patient_request"
 
 
 class CheckInWithDocument(Command):
@@ -114,7 +115,7 @@ class CheckInWithDocument(Command):
 
 class FreezeCard(Command):
     card_id: UUID
-    reason: Code
+    reason: FreeText
 
 
 class UnfreezeCard(Command):
@@ -123,7 +124,7 @@ class UnfreezeCard(Command):
 
 class CancelCard(Command):
     card_id: UUID
-    reason: Code
+    reason: FreeText
 
 
 class ErasePersonalData(Command):
@@ -135,7 +136,7 @@ class ErasePersonalData(Command):
     """
 
     card_id: UUID
-    reason: Code = "pipl_art47_request"
+    reason: FreeText = "pipl_art47_request"
 
 
 # -- QR tokens ---------------------------------------------------------------

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
 from uuid import UUID, uuid4
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from healthcard.domain.boundary import BoundaryModel
+from healthcard.domain.text import Code
 
-Code = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:@/-]+$"),
-]
-"""An identifier chosen by the embedding app (staff id, institution code)."""
+__all__ = ["Audit", "Channel", "Code"]
 
 
 class Channel(StrEnum):

@@ -56,6 +56,10 @@ def normalise_document_number(document_type: DocumentType, number: str) -> str:
     Raises ``ValueError`` with a reason that never repeats the number.
     """
     compact = number.strip().replace(" ", "").upper()
+    if not compact.isascii():
+        # Full-width or other scripts' digits would pass isdigit() and int(), then
+        # differ from the same number typed in ASCII: one person, two documents.
+        raise ValueError("a document number holds ASCII letters and digits only")
     if document_type is DocumentType.RESIDENT_ID:
         return _resident_id(compact)
     pattern = {

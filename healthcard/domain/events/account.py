@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from healthcard.domain.audit import Code
 from healthcard.domain.card_values import AccountKind
 from healthcard.domain.events.base import DomainEvent
 from healthcard.domain.personal import Personal
 from healthcard.domain.relation import Relation
+from healthcard.domain.text import FreeText
 
 
 class AccountOpened(DomainEvent):
@@ -37,4 +37,4 @@ class AccountErased(DomainEvent):
 
     TOPIC = "healthcard.account.Erased"
 
-    reason: Code
+    reason: FreeText

@@ -8,13 +8,13 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from healthcard.domain.audit import Code
 from healthcard.domain.card_values import IssuerMode, PhotoRef
 from healthcard.domain.events.base import DomainEvent
 from healthcard.domain.identity import IdentityDocument, PersonName, Sex
 from healthcard.domain.personal import Personal
 from healthcard.domain.phone import CnMobile
 from healthcard.domain.relation import Relation
+from healthcard.domain.text import Code, FreeText
 from healthcard.domain.usage import TokenUse, UsageStep
 
 HexId = Annotated[str, Personal]
@@ -68,7 +68,7 @@ class Unbound(CardEvent):
 class Frozen(CardEvent):
     TOPIC = "healthcard.card.Frozen"
 
-    reason: Code
+    reason: FreeText
 
 
 class Unfrozen(CardEvent):
@@ -80,7 +80,7 @@ class Cancelled(CardEvent):
 
     TOPIC = "healthcard.card.Cancelled"
 
-    reason: Code
+    reason: FreeText
 
 
 class PersonalDataErased(CardEvent):
@@ -92,7 +92,7 @@ class PersonalDataErased(CardEvent):
 
     TOPIC = "healthcard.card.PersonalDataErased"
 
-    reason: Code
+    reason: FreeText
 
 
 # -- QR tokens ---------------------------------------------------------------

@@ -8,15 +8,15 @@ from uuid import UUID
 
 from pydantic import Field
 
-from healthcard.domain.audit import Code
 from healthcard.domain.clinic_values import CheckInCredential, Period
 from healthcard.domain.events.base import DomainEvent
+from healthcard.domain.text import Code, FreeText
 
 
 class SessionPublished(DomainEvent):
     TOPIC = "healthcard.session.Published"
 
-    department: Code
+    department: FreeText
     doctor: Code
     day: date
     period: Period
@@ -34,7 +34,7 @@ class AppointmentCancelled(DomainEvent):
     TOPIC = "healthcard.session.AppointmentCancelled"
 
     appointment_id: UUID
-    reason: Code
+    reason: FreeText
 
 
 class CheckedIn(DomainEvent):

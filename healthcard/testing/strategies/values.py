@@ -130,8 +130,44 @@ def token_texts() -> st.SearchStrategy[str]:
 
 def codes(prefix: str = "") -> st.SearchStrategy[str]:
     """Codes chosen by the embedding app (staff ids, institutions, departments)."""
-    return st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,15}", fullmatch=True).map(
+    return st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,15}", fullmatch=True).map(
         lambda text: f"{prefix}{text}"
+    )
+
+
+DEPARTMENT_NAMES = ("内科", "儿科", "产科", "心血管内科", "internal_medicine", "paediatrics")
+REASON_TEXTS = ("lost_phone", "患者本人申请", "重复建档", "duplicate record", "pipl_art47_request")
+
+
+def free_texts() -> st.SearchStrategy[str]:
+    """Free text the boundary accepts (reasons, department names; Chinese or Latin)."""
+    return st.one_of(
+        st.sampled_from(DEPARTMENT_NAMES + REASON_TEXTS),
+        st.text(alphabet=GIVEN_CHARACTERS + "科室病区门诊 ", min_size=1, max_size=30).filter(
+            lambda text: text.strip() != ""
+        ),
+    )
+
+
+@st.composite
+def texts_with_personal_numbers(draw: st.DrawFn) -> str:
+    """Free text that carries a resident ID or a mobile number, in the forms people type
+    (plain, spaced, dashed, +86, full-width digits): the boundary refuses all of them."""
+    number = draw(st.one_of(resident_id_numbers(), cn_mobile_numbers()))
+    if draw(st.booleans()):
+        number = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in number)
+    before = draw(st.sampled_from(["", "phone ", "身份证", "lost: "]))
+    after = draw(st.sampled_from(["", " 号", ", call back"]))
+    return f"{before}{number}{after}"
+
+
+def invalid_codes() -> st.SearchStrategy[str]:
+    """Codes the boundary refuses: names, spaces, symbols, too long, other scripts."""
+    return st.one_of(
+        chinese_names(),
+        st.just("two words"),
+        st.just("a" * 65),
+        st.sampled_from(["x;drop", "a@b", "dr/li", "[red]x[/red]", "ｓｔａｆｆ"]),
     )
 
 
@@ -394,6 +430,7 @@ def idempotency_keys() -> st.SearchStrategy[str]:
 __all__ = [
     "AREA_CODES",
     "COMPOUND_SURNAMES",
+    "DEPARTMENT_NAMES",
     "FOREIGN_PROVINCES",
     "GIVEN_CHARACTERS",
     "MAX_BIRTH",
@@ -402,6 +439,7 @@ __all__ = [
     "MOBILE_PREFIXES",
     "NATIONALITY_CODES",
     "OTHER_DOCUMENT_TYPES",
+    "REASON_TEXTS",
     "REGISTRATION_CHANNELS",
     "STEP_CODES",
     "SURNAMES",
@@ -418,9 +456,11 @@ __all__ = [
     "codes",
     "documents",
     "foreign_permanent_ids",
+    "free_texts",
     "idempotency_keys",
     "institutions",
     "invalid_cn_mobile_numbers",
+    "invalid_codes",
     "invalid_document_inputs",
     "invalid_person_names",
     "invalid_resident_id_numbers",
@@ -438,6 +478,7 @@ __all__ = [
     "resident_id_numbers",
     "sexes",
     "step_codes",
+    "texts_with_personal_numbers",
     "token_texts",
     "token_uses",
     "usage_channels",
