@@ -36,5 +36,16 @@ def account_id(key: bytes, kind: AccountKind, identifier: str) -> UUID:
 
 
 def idempotent_uuid(purpose: str, key: str) -> UUID:
-    """A deterministic id for an idempotency key chosen by the caller."""
+    """A deterministic id from public facts (a clinic session's department, doctor, day
+    and period): anyone may compute it, so it must never name a person's aggregate."""
     return uuid5(NAMESPACE, f"{purpose}|{key}")
+
+
+def idempotency_id(key: bytes, command: str, institution: str, idempotency_key: str) -> UUID:
+    """The id of what a command with an idempotency key creates (a card, an appointment).
+
+    Scoped per command and institution, so two institutions' keys never meet; keyed
+    with the lookup key, so an id cannot be computed from a guessable key (a card id is
+    what a QR token names).
+    """
+    return keyed_uuid(key, f"idempotency|{command}", f"{institution}|{idempotency_key}")

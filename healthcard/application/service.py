@@ -40,12 +40,17 @@ from healthcard.application.commands import (
     UseCard,
 )
 from healthcard.application.config import HealthCardConfig
-from healthcard.application.keyed_ids import account_id, document_claim_id, idempotent_uuid
+from healthcard.application.keyed_ids import (
+    account_id,
+    document_claim_id,
+    idempotency_id,
+    idempotent_uuid,
+)
 from healthcard.application.retry import retry_on_conflict
 from healthcard.domain import policies
 from healthcard.domain.account import Account
 from healthcard.domain.aggregate import Aggregate, WrongAggregateType
-from healthcard.domain.card import HealthCard
+from healthcard.domain.card import HealthCard, Registration
 from healthcard.domain.clinic_session import ClinicSession
 from healthcard.domain.clinic_values import CheckInCredential
 from healthcard.domain.clock import Clock
@@ -53,6 +58,7 @@ from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.errors import (
     AppointmentNotFound,
     CardNotFound,
+    IdempotencyKeyReused,
     NotFound,
     SessionAlreadyPublished,
     SessionNotFound,
@@ -137,8 +143,13 @@ class HealthCardApp(Application[UUID]):
     def register(self, cmd: RegisterCard) -> UUID:
         """Register a temporary card; a retried command with the same key returns the same card."""
         if cmd.idempotency_key is not None:
-            card_id = idempotent_uuid("register", cmd.idempotency_key)
-            if self._find(HealthCard, card_id) is not None:
+            card_id = idempotency_id(
+                self.config.lookup_key, "register", cmd.audit.institution, cmd.idempotency_key
+            )
+            existing = self._find(HealthCard, card_id)
+            if existing is not None:
+                if not existing.registered_as(registration_of(cmd)):
+                    raise IdempotencyKeyReused()
                 return card_id
         else:
             card_id = uuid4()
@@ -274,7 +285,12 @@ class HealthCardApp(Application[UUID]):
         """Book a place; never overbooked, never past, never before identity is complete."""
         session = self.session(cmd.session_id)
         if cmd.idempotency_key is not None:
-            appointment_id = idempotent_uuid(f"appointment|{cmd.session_id}", cmd.idempotency_key)
+            appointment_id = idempotency_id(
+                self.config.lookup_key,
+                "appointment",
+                cmd.audit.institution,
+                f"{cmd.session_id}|{cmd.idempotency_key}",
+            )
             if session.holds(appointment_id, cmd.card_id):
                 return appointment_id
         else:
@@ -463,3 +479,15 @@ class _Related:
     def claim_of(self, document: IdentityDocument) -> DocumentClaim:
         claim_id = document_claim_id(self._app.config.lookup_key, document)
         return self._app._get(DocumentClaim, claim_id)
+
+
+def registration_of(cmd: RegisterCard) -> Registration:
+    """The facts a registration command asks for, as the card keeps them."""
+    return Registration(
+        issuer_mode=cmd.issuer_mode,
+        channel=cmd.audit.channel,
+        name=cmd.name,
+        phone=cmd.phone,
+        photo=cmd.photo,
+        volunteer=cmd.volunteer,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from uuid import UUID
 
@@ -52,6 +53,18 @@ from healthcard.domain.usage import (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What a card was registered with: a retried registration must repeat it."""
+
+    issuer_mode: IssuerMode
+    channel: Channel
+    name: str = field(repr=False)
+    phone: str | None = field(repr=False)
+    photo: PhotoRef | None = field(repr=False)
+    volunteer: str | None
+
+
 class HealthCard(Aggregate):
     """A resident's electronic health card.
 
@@ -78,7 +91,10 @@ class HealthCard(Aggregate):
         self.accounts: dict[UUID, Relation] = {}
         self.former_accounts: dict[UUID, Relation] = {}
         self.erased = False
+        self.registration: Registration | None = None  # as registered (None once erased)
         self.accepted_nonces: dict[str, datetime] = {}  # QR token nonce -> remember until
+        self.tokens_revoked_before: datetime | None = None  # the last freeze
+        self.account_tokens_revoked_before: dict[UUID, datetime] = {}  # the last unbinding
 
     # -- commands ---------------------------------------------------------------
 
@@ -247,9 +263,11 @@ class HealthCard(Aggregate):
         """The rules a signature cannot check, only the log: returns the bound account.
 
         Test cards' tokens never pass a production verifier (Art. 12); the card must be
-        normal; the token's account tag must name exactly one account bound *now*
-        (so unbinding ends earlier tokens); and the nonce must be new (accepted once;
-        two concurrent uses conflict on the card's version and the retry sees it).
+        normal; the token's account tag must name exactly one account bound *now*; a
+        token issued before the card's last freeze, or before the last unbinding of
+        its account, is revoked for good (unfreezing or binding again revives none);
+        and the nonce must be new (accepted once; two concurrent uses conflict on the
+        card's version and the retry sees it).
         """
         if verifier_mode is IssuerMode.PRODUCTION and IssuerMode.TEST in (
             token.mode,
@@ -262,6 +280,12 @@ class HealthCard(Aggregate):
         bound = [a for a in self.accounts if size and a.bytes[:size] == token.account_tag]
         if len(bound) != 1:
             raise TokenRejected(TokenRejectReason.NOT_BOUND)
+        revoked_before = [
+            self.tokens_revoked_before,
+            self.account_tokens_revoked_before.get(bound[0]),
+        ]
+        if any(moment is not None and token.issued_at < moment for moment in revoked_before):
+            raise TokenRejected(TokenRejectReason.REVOKED)
         if token.nonce in self.accepted_nonces:
             raise TokenRejected(TokenRejectReason.REPLAYED)
         return bound[0]
@@ -293,8 +317,21 @@ class HealthCard(Aggregate):
 
     # -- state changes ------------------------------------------------------------
 
+    def registered_as(self, registration: Registration) -> bool:
+        """True when the card was registered with exactly these facts (a retried
+        registration); an erased card no longer knows them."""
+        return self.registration is not None and self.registration == registration
+
     @applies(Registered)
     def _registered(self, event: Registered) -> None:
+        self.registration = Registration(
+            issuer_mode=event.issuer_mode,
+            channel=event.audit.channel,
+            name=event.name,
+            phone=event.phone,
+            photo=event.photo,
+            volunteer=event.volunteer,
+        )
         self.issuer_mode = event.issuer_mode
         self.channel = event.audit.channel
         self.registered_at = event.timestamp
@@ -321,10 +358,12 @@ class HealthCard(Aggregate):
     @applies(Unbound)
     def _unbound(self, event: Unbound) -> None:
         del self.accounts[event.account_id]
+        self.account_tokens_revoked_before[event.account_id] = event.timestamp
 
     @applies(Frozen)
     def _frozen(self, event: Frozen) -> None:
         self.status = CardStatus.FROZEN
+        self.tokens_revoked_before = event.timestamp
 
     @applies(Unfrozen)
     def _unfrozen(self, event: Unfrozen) -> None:
@@ -344,6 +383,7 @@ class HealthCard(Aggregate):
         # process's aggregate cache) must not keep showing the person once it is
         # fast-forwarded. The values match what decoding gives without the key.
         self.erased = True
+        self.registration = None
         self.name = ERASED_TEXT
         self.phone = None
         self.photo = None

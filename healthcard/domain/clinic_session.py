@@ -23,6 +23,7 @@ from healthcard.domain.errors import (
     AppointmentNotFound,
     CheckInNotOpen,
     DuplicateAppointment,
+    IdempotencyKeyReused,
     SessionFull,
 )
 from healthcard.domain.events.session import (
@@ -102,12 +103,13 @@ class ClinicSession(Aggregate):
 
     def holds(self, appointment_id: UUID, card_id: UUID) -> bool:
         """True when ``appointment_id`` is already this card's appointment here (a retried
-        booking, which then changes nothing); refused when another card holds that id."""
+        booking, which then changes nothing); refused when the id, made from an
+        idempotency key, was first used for another card."""
         existing = self.appointments.get(appointment_id)
         if existing is None:
             return False
         if existing.card_id != card_id:
-            raise DuplicateAppointment(card_id, self.id)
+            raise IdempotencyKeyReused()
         return True
 
     def book(self, appointment_id: UUID, card: HealthCard, *, audit: Audit, at: datetime) -> None:

@@ -195,6 +195,22 @@ class DuplicateAppointment(RuleViolation):
         )
 
 
+class IdempotencyKeyReused(RuleViolation):
+    """An idempotency key came back with other content than the command it first named.
+
+    Why refused: a retry repeats its command exactly; other content under the same key
+    is another request (or a guess), and answering it with the first command's result
+    would hand one person's card or appointment to another.
+    """
+
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this idempotency key was used for a different command", field="idempotency_key"
+        )
+
+
 class AppointmentNotActive(RuleViolation):
     code = "appointment_not_active"
 
@@ -234,6 +250,8 @@ class TokenRejectReason(StrEnum):
     REPLAYED = "replayed"
     CARD_NOT_ACTIVE = "card_not_active"
     NOT_BOUND = "not_bound"
+    REVOKED = "revoked"
+    """Issued before the card's last freeze or its account's last unbinding."""
     WRONG_USE = "wrong_use"
 
 

@@ -72,12 +72,27 @@ because paying is part of each visit; ``any`` is the holder's explicit choice.""
 CHECK_IN_USES: Final = frozenset({TokenUse.ANY, TokenUse.TRIAGE})
 """Uses that allow reporting to the triage desk."""
 
-REPLAY_MEMORY: Final = timedelta(hours=1)
+MAX_CLOCK_DIFFERENCE: Final = timedelta(hours=1)
+"""The most the clocks of two servers of one deployment may differ by, either way.
+
+Within it, a token is accepted at most once across all servers: the card's memory of
+accepted nonces is pruned by the timestamps of its own events, which any server's
+clock may write, so the memory must outlast a token's expiry by this much plus the
+verifier's allowance."""
+
+MAX_VERIFIER_SKEW: Final = timedelta(minutes=5)
+"""The largest clock-skew allowance a verifier may grant (``healthcard.qr.verify``)."""
+
+REPLAY_MEMORY: Final = 2 * MAX_CLOCK_DIFFERENCE
 """How long after its expiry a card remembers an accepted nonce.
 
-Why finite: a token is refused once expired (allowing at most the verifier's clock
-skew, capped far below this), so remembering its nonce longer protects nothing and
-would grow the card with every visit for decades."""
+Why this long: an event written by a server whose clock runs ``d`` ahead prunes
+nonces of tokens that expired ``REPLAY_MEMORY - d`` ago by its clock, while a server
+whose clock is correct still accepts a token up to the verifier's allowance ``a``
+after its expiry; a replay is impossible as long as ``REPLAY_MEMORY >= d + a``, and
+``2 h`` covers ``d`` up to ``MAX_CLOCK_DIFFERENCE`` with ``a`` up to
+``MAX_VERIFIER_SKEW`` and room to spare. Why finite: an expired token is refused
+anyway, so a longer memory protects nothing and would grow the card for decades."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +101,8 @@ class PresentedToken:
 
     ``account_tag`` is the first bytes of the account id the token was issued to; the
     card resolves it against its current bindings (see docs/qr-format.md for why the
-    token carries a tag and not the whole id).
+    token carries a tag and not the whole id). ``issued_at`` decides whether a freeze
+    or an unbinding since has revoked it.
     """
 
     nonce: str
@@ -94,4 +110,5 @@ class PresentedToken:
     mode: IssuerMode
     account_tag: bytes
     use: TokenUse
+    issued_at: datetime
     expires_at: datetime

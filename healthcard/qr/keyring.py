@@ -33,6 +33,31 @@ TEST_SEED: Final = b"healthcard test-mode QR signing key "
 
 DOCUMENT_FORMAT: Final = "healthcard.qr.keys/1"
 
+_SMALL_ORDER_ENCODINGS: Final = tuple(
+    bytes.fromhex(encoding)
+    for encoding in (
+        # libsodium's blacklist of small-order Ed25519 points: ge25519_has_small_order()
+        # in src/libsodium/crypto_core/ed25519/ref10/ed25519_ref10.c, which libsodium's
+        # Ed25519 verification (src/libsodium/crypto_sign/ed25519/ref10/open.c)
+        # applies to every public key before using it.
+        "0000000000000000000000000000000000000000000000000000000000000000",  # 0, order 4
+        "0100000000000000000000000000000000000000000000000000000000000000",  # 1, order 1
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",  # order 8
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # p-1, order 2
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # p (= 0), order 4
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # p+1 (= 1), order 1
+    )
+)
+"""Encodings (y coordinate, sign bit cleared) of the points of order 1, 2, 4 and 8.
+
+A public key of small order verifies signatures that anyone can make without a
+private key (with the identity, ``[S]B = R`` is all a verifier checks), and OpenSSL
+loads such keys without complaint. As in libsodium, the last byte is compared with
+its sign bit cleared, so each entry stands for two encodings: 14 in all, including
+the non-canonical ones (p, p+1, and x = 0 with the sign bit set).
+"""
+
 
 class KeyringError(ValueError):
     """A key operation is not allowed or a key (document) is malformed; never echoes keys."""
@@ -52,6 +77,16 @@ def _test_public_keys() -> frozenset[bytes]:
 
 def _raw(public_key: Ed25519PublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _has_small_order(raw: bytes) -> bool:
+    """Whether a raw 32-byte Ed25519 public key encodes a point of small order.
+
+    Compares the first 31 bytes and the last byte without its sign bit against
+    :data:`_SMALL_ORDER_ENCODINGS`, as libsodium's ``ge25519_has_small_order`` does.
+    Keys are loaded rarely and are public, so a plain comparison is enough.
+    """
+    return raw[:31] + bytes([raw[31] & 0x7F]) in _SMALL_ORDER_ENCODINGS
 
 
 def _check_key_id(key_id: int) -> None:
@@ -182,6 +217,10 @@ class Keyring:
         _check_key_id(key_id)
         if (mode, key_id) in self._keys:
             raise KeyringError(f"the keyring already has a {mode.value} key with this id")
+        # No small-order check here: the public key of a private key is [a]B with a
+        # clamped scalar a, a multiple of 8 below 2^255 that is never a multiple of
+        # the group order, so it always lies in the prime-order subgroup and is never
+        # the identity. Small-order keys can only arrive as public keys (documents).
         public = private.public_key()
         if mode is IssuerMode.PRODUCTION and _raw(public) in _test_public_keys():
             # Test private keys are public: a production key equal to one would let
@@ -238,6 +277,10 @@ class PublishedKeys:
             document = json.loads(text)
         except ValueError:
             raise KeyringError("the key document is not JSON") from None
+        except RecursionError:
+            # json's decoder recurses once per nesting level; no key document nests
+            # more than three levels, so a deeper one is hostile, not a bug of ours.
+            raise KeyringError("the key document is nested too deeply") from None
         return cls.from_document(document)
 
     @classmethod
@@ -279,6 +322,8 @@ def _parse_entry(entry: Any) -> VerificationKey:
     ):
         raise KeyringError('"public_key" is 64 lower-case hex characters (32 bytes)')
     raw = bytes.fromhex(raw_hex)
+    if _has_small_order(raw):
+        raise KeyringError('"public_key" is a point of small order, which anyone can sign for')
     if mode is IssuerMode.PRODUCTION and raw in _test_public_keys():
         raise KeyringError("a production key in the document is one of the public test keys")
     try:

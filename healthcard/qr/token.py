@@ -59,6 +59,7 @@ K_VERSION, K_KEY_ID, K_MODE, K_CARD, K_ACCOUNT, K_ISSUED_AT, K_LIFETIME, K_NONCE
     1, 10
 )
 _KEYS: Final = tuple(range(1, 10))
+_KEY_TYPES: Final = (int,) * len(_KEYS)
 
 MODE_CODES: Final[dict[IssuerMode, int]] = {IssuerMode.TEST: 0, IssuerMode.PRODUCTION: 1}
 USE_CODES: Final[dict[TokenUse, int]] = {
@@ -120,6 +121,7 @@ class TokenClaims:
             mode=self.mode,
             account_tag=self.account_tag,
             use=self.use,
+            issued_at=self.issued_at_datetime,
             expires_at=self.expires_at_datetime,
         )
 
@@ -182,12 +184,18 @@ def decode_payload(payload: bytes) -> TokenClaims:
 
     The decoded map must re-encode to the same bytes, which rejects trailing bytes,
     non-shortest integers and lengths, indefinite lengths, tags and floats.
+
+    Every key must be exactly an ``int``: ``true`` and ``1.0`` compare and hash equal
+    to 1, so they pass the comparison with the expected keys, and re-encoding writes
+    them back as the payload's own bytes, so the canonical check lets them through
+    too. Comparing the tuple of key types is one C-level comparison, so verification
+    stays as fast as before.
     """
     try:
         fields = cbor2.loads(payload)
     except Exception:  # cbor2 raises several types on bad input
         raise MalformedToken("payload is not CBOR") from None
-    if type(fields) is not dict or tuple(fields) != _KEYS:
+    if type(fields) is not dict or tuple(fields) != _KEYS or tuple(map(type, fields)) != _KEY_TYPES:
         raise MalformedToken("payload is not the token map")
     version, key_id, mode, card, account, issued_at, lifetime, nonce, use = fields.values()
     if not (

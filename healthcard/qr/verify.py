@@ -19,6 +19,7 @@ in C, so a verification costs little more than the Ed25519 check itself
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
 from typing import Final
@@ -26,7 +27,8 @@ from typing import Final
 from cryptography.exceptions import InvalidSignature
 
 from healthcard.domain.card_values import IssuerMode
-from healthcard.domain.errors import TokenRejected, TokenRejectReason
+from healthcard.domain.errors import InvalidInput, TokenRejected, TokenRejectReason
+from healthcard.domain.usage import MAX_VERIFIER_SKEW
 from healthcard.qr.keyring import KeySource
 from healthcard.qr.token import (
     SIGNING_CONTEXT,
@@ -38,8 +40,9 @@ from healthcard.qr.token import (
 
 DEFAULT_SKEW_SECONDS: Final = 30
 """Clocks of scanners and issuer may disagree by this much (either way)."""
-MAX_SKEW_SECONDS: Final = 300
-"""Upper bound of the allowance; far below how long a card remembers a nonce."""
+MAX_SKEW_SECONDS: Final = int(MAX_VERIFIER_SKEW.total_seconds())
+"""Upper bound of the allowance (5 minutes): the card's memory of accepted nonces is
+sized for it (``healthcard.domain.usage.REPLAY_MEMORY``)."""
 
 _R = TokenRejectReason
 
@@ -71,11 +74,21 @@ class Verifier:
     def verify(
         self, text: str, now: float | datetime | None = None
     ) -> TokenClaims | TokenRejectReason:
-        """The verified claims, or the reason the token is refused (never raises).
+        """The verified claims, or the reason the token is refused.
 
         ``now`` is Unix seconds or an aware datetime; the system clock by default.
         Valid means ``issued_at - skew <= now < issued_at + lifetime + skew``.
+
+        A refused token is a return value, never an exception. A bad ``now`` is the
+        caller's mistake, not the token's, so it raises, and before the token is read:
+        a NaN would make every comparison with it false, so an expired token would be
+        accepted, and a naive datetime would be read in the machine's local zone.
+
+        Raises:
+            InvalidInput: field ``now``: a float that is NaN or infinite, a naive
+                datetime, or not a time at all.
         """
+        moment = time.time() if now is None else _moment(now)
         try:
             payload, signature = split_token(text)
             claims = decode_payload(payload)
@@ -92,14 +105,6 @@ class Verifier:
             key.public_key.verify(signature, SIGNING_CONTEXT + payload)
         except InvalidSignature:
             return _R.BAD_SIGNATURE
-        if now is None:
-            moment = time.time()
-        elif isinstance(now, datetime):
-            if now.tzinfo is None:
-                raise ValueError("verification times must be timezone-aware")
-            moment = now.timestamp()
-        else:
-            moment = now
         if moment < claims.issued_at - self.skew_seconds:
             return _R.NOT_YET_VALID
         if moment >= claims.expires_at + self.skew_seconds:
@@ -112,3 +117,18 @@ class Verifier:
         if isinstance(result, TokenRejectReason):
             raise TokenRejected(result)
         return result
+
+
+def _moment(now: float | datetime) -> float:
+    """``now`` as Unix seconds, or :class:`InvalidInput` naming the field ``now``."""
+    if isinstance(now, datetime):
+        if now.utcoffset() is None:
+            raise InvalidInput("now", "must be a timezone-aware time")
+        return now.timestamp()
+    if isinstance(now, float):
+        if math.isfinite(now):
+            return now
+    elif isinstance(now, int) and not isinstance(now, bool):
+        # Integers are always finite; math.isfinite would overflow on huge ones.
+        return now
+    raise InvalidInput("now", "must be a finite time")

@@ -53,7 +53,7 @@ from healthcard.application.commands import (
     UseCard,
 )
 from healthcard.application.config import HealthCardConfig
-from healthcard.application.keyed_ids import account_id, idempotent_uuid
+from healthcard.application.keyed_ids import account_id
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import AccountKind, IssuerMode
 from healthcard.domain.clinic_values import Period
@@ -136,6 +136,10 @@ class HealthCardMachine(RuleBasedStateMachine):
         self.app = self.make_app(self.clock)
         self.model = ReferenceModel(family_cap=self.family_cap, today=self.clock.now.date())
         self.documents: dict[DocumentKey, IdentityDocument] = {}
+        self.register_keys: dict[str, tuple[UUID, tuple[object, ...]]] = {}
+        """Idempotency key -> the card it registered and what the command said."""
+        self.booking_keys: dict[tuple[UUID, str], UUID] = {}
+        """(session, idempotency key) -> the appointment it made."""
         self.steps = 0
 
     # -- hooks for embedders --------------------------------------------------------
@@ -266,16 +270,22 @@ class HealthCardMachine(RuleBasedStateMachine):
             volunteer="vol-007" if volunteer else None,
             idempotency_key=key,
         )
-        replay = key is not None and idempotent_uuid("register", key) in self.model.cards
-        allowed = self.model.check_register(channel=channel.value, volunteer=volunteer)
-        card_id = self.attempt(
-            "register", frozenset() if replay else allowed, lambda: self.app.register(cmd)
-        )
+        content = (channel, volunteer, mode, name)
+        known = self.register_keys.get(key) if key is not None else None
+        if known is not None:  # a retry: the same card if the same command, else refused
+            same = known[1] == content
+            allowed = frozenset() if same else frozenset({"idempotency_key_reused"})
+        else:
+            allowed = self.model.check_register(channel=channel.value, volunteer=volunteer)
+        card_id = self.attempt("register", allowed, lambda: self.app.register(cmd))
         if card_id is None:
             return multiple()
-        if replay:
-            assert card_id == idempotent_uuid("register", key or ""), "idempotent register"
+        if known is not None:
+            if card_id != known[0]:
+                raise ModelMismatch("register: a retried request made a second card")
             return multiple()
+        if key is not None:
+            self.register_keys[key] = (card_id, content)
         self.model.apply_register(card_id, channel=channel.value, issuer_mode=mode.value, name=name)
         return card_id
 
@@ -392,13 +402,11 @@ class HealthCardMachine(RuleBasedStateMachine):
         """Book; the new appointment's id, or None when refused or a retried request."""
         cmd = MakeAppointment(audit=audit(), session_id=session, card_id=card, idempotency_key=key)
         replayed = None
-        if key is not None and session in self.model.sessions:
-            replayed = self.model.sessions[session].appointments.get(
-                idempotent_uuid(f"appointment|{session}", key)
-            )
+        if key is not None and (session, key) in self.booking_keys:
+            replayed = self.model.sessions[session].appointments[self.booking_keys[session, key]]
         if replayed is not None:  # a retried request: same card -> same id, else refused
             same_card = replayed.card_id == card
-            allowed = frozenset() if same_card else frozenset({"duplicate_appointment"})
+            allowed = frozenset() if same_card else frozenset({"idempotency_key_reused"})
         else:
             allowed = self.model.check_book(session, card)
         appointment_id = self.attempt("book", allowed, lambda: self.app.make_appointment(cmd))
@@ -408,6 +416,8 @@ class HealthCardMachine(RuleBasedStateMachine):
             return None
         if appointment_id is not None:
             self.model.apply_book(session, appointment_id, card)
+            if key is not None:
+                self.booking_keys[session, key] = appointment_id
         return appointment_id
 
     @rule(appointment=appointments)

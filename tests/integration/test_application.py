@@ -44,6 +44,7 @@ from healthcard.domain.errors import (
     DocumentAlreadyRegistered,
     DuplicateAppointment,
     FamilyCapReached,
+    IdempotencyKeyReused,
     IdentityIncomplete,
     IdentityMismatch,
     NotFound,
@@ -243,8 +244,8 @@ def test_appointments_are_idempotent_by_key(app: HealthCardApp, clock: FakeClock
     other = formal(app, 3)
     refused(
         app,
-        DuplicateAppointment,
-        "duplicate_appointment",
+        IdempotencyKeyReused,
+        "idempotency_key_reused",
         lambda: book(app, session_id, other, key="apt-0001"),
     )
     refused(app, DuplicateAppointment, "duplicate_appointment", lambda: book(app, session_id, card))

@@ -46,7 +46,13 @@ from healthcard.domain.errors import (
 )
 from healthcard.domain.events.card import CardUsed, TokenAccepted
 from healthcard.domain.events.session import CheckedIn
-from healthcard.domain.usage import POINT_OF_CARE_CHANNELS, PresentedToken, TokenUse, UsageStep
+from healthcard.domain.usage import (
+    POINT_OF_CARE_CHANNELS,
+    REPLAY_MEMORY,
+    PresentedToken,
+    TokenUse,
+    UsageStep,
+)
 from healthcard.qr.issue import issue_token
 from healthcard.qr.keyring import Keyring
 from healthcard.qr.token import account_tag
@@ -483,6 +489,7 @@ def test_card_refuses_production_tokens_for_a_test_card_in_production(
         mode=IssuerMode.PRODUCTION,
         account_tag=account_tag(memory_app.account(MOTHER).id),
         use=TokenUse.ANY,
+        issued_at=memory_app.clock(),
         expires_at=memory_app.clock(),
     )
     with rejected(R.TEST_TOKEN_IN_PRODUCTION):
@@ -490,7 +497,7 @@ def test_card_refuses_production_tokens_for_a_test_card_in_production(
     assert card.admit_token(token, IssuerMode.TEST) == memory_app.account(MOTHER).id
 
 
-def test_card_forgets_nonces_an_hour_after_their_tokens_expire(
+def test_card_forgets_nonces_the_replay_memory_after_their_tokens_expire(
     memory_world: World, clock: FakeClock
 ) -> None:
     first = memory_world.token()
@@ -499,9 +506,12 @@ def test_card_forgets_nonces_an_hour_after_their_tokens_expire(
     remembered = memory_world.app.card(memory_world.card_id).accepted_nonces
     assert len(remembered) == 1
     assert nonce not in remembered
-    clock.advance(hours=1, seconds=60 + 1)
+    clock.advance(seconds=REPLAY_MEMORY.total_seconds() - 60)
+    memory_world.use(memory_world.token())  # the first token expired less than the memory ago
+    assert len(memory_world.app.card(memory_world.card_id).accepted_nonces) == 2
+    clock.advance(seconds=60 + 60 + 1)
     memory_world.use(memory_world.token())
-    assert len(memory_world.app.card(memory_world.card_id).accepted_nonces) == 1  # first forgotten
+    assert len(memory_world.app.card(memory_world.card_id).accepted_nonces) == 2  # first forgotten
     clock.advance(minutes=30)
     memory_world.use(memory_world.token())
-    assert len(memory_world.app.card(memory_world.card_id).accepted_nonces) == 2
+    assert len(memory_world.app.card(memory_world.card_id).accepted_nonces) == 3

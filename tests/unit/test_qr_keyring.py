@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from healthcard.domain.card_values import IssuerMode
 from healthcard.qr.keyring import (
@@ -247,3 +247,119 @@ def test_published_keys_are_parsed_strictly(document: Any) -> None:
 def test_published_keys_reject_non_json() -> None:
     with pytest.raises(KeyringError, match="JSON"):
         PublishedKeys.from_json(b"{not json")
+
+
+# -- small-order public keys ---------------------------------------------------------------
+#
+# The encodings are derived here from the curve, not copied from the module: the torsion
+# subgroup is generated from the order-8 point libsodium names by its y coordinate
+# (2707385501...402022), and the two non-canonical aliases p and p+1 (of y = 0 and
+# y = 1) are added. libsodium compares the last byte without its sign bit, so each of
+# the 7 y encodings counts twice.
+
+FIELD = 2**255 - 19
+CURVE_D = -121665 * pow(121666, -1, FIELD) % FIELD
+SQRT_MINUS_1 = pow(2, (FIELD - 1) // 4, FIELD)
+ORDER_8_Y = 2707385501144840649318225287225658788936804267575313519463743609750303402022
+IDENTITY = (0, 1)
+
+
+def recover_x(y: int) -> int:
+    """An x with (x, y) on Ed25519 (RFC 8032 §5.1.3 square root)."""
+    x2 = (y * y - 1) * pow(CURVE_D * y * y + 1, -1, FIELD) % FIELD
+    x = pow(x2, (FIELD + 3) // 8, FIELD)
+    if (x * x - x2) % FIELD:
+        x = x * SQRT_MINUS_1 % FIELD
+    assert (x * x - x2) % FIELD == 0
+    return x
+
+
+def add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """Affine point addition on -x^2 + y^2 = 1 + d x^2 y^2."""
+    (x1, y1), (x2, y2) = a, b
+    t = CURVE_D * x1 * x2 * y1 * y2 % FIELD
+    x3 = (x1 * y2 + x2 * y1) * pow(1 + t, -1, FIELD) % FIELD
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, -1, FIELD) % FIELD
+    return x3, y3
+
+
+def small_order_y_encodings() -> list[bytes]:
+    generator = (recover_x(ORDER_8_Y), ORDER_8_Y)
+    multiples, point = [], IDENTITY
+    for _ in range(8):
+        multiples.append(point)
+        point = add(point, generator)
+    assert point == IDENTITY
+    assert IDENTITY not in multiples[1:]  # order exactly 8: the whole torsion subgroup
+    ys = sorted({y for _, y in multiples} | {FIELD, FIELD + 1})
+    return [y.to_bytes(32, "little") for y in ys]
+
+
+SMALL_ORDER_Y = small_order_y_encodings()
+SMALL_ORDER_KEYS = [
+    pytest.param(encoding[:31] + bytes([encoding[31] | sign]), id=f"{encoding.hex()[:8]}-{sign}")
+    for encoding in SMALL_ORDER_Y
+    for sign in (0, 0x80)
+]
+
+
+def document_with(public_key: str, mode: str = "test") -> dict[str, Any]:
+    key = {"kid": 3, "mode": mode, "status": "active", "public_key": public_key}
+    return {"format": DOCUMENT_FORMAT, "keys": [key]}
+
+
+def test_the_derived_list_is_libsodiums_seven_encodings() -> None:
+    assert len(SMALL_ORDER_Y) == 7
+    assert len(SMALL_ORDER_KEYS) == 14
+    assert {e.hex() for e in SMALL_ORDER_Y} >= {
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    }
+
+
+@pytest.mark.parametrize("raw", SMALL_ORDER_KEYS)
+@pytest.mark.parametrize("mode", ["test", "production"])
+def test_small_order_public_keys_are_refused(raw: bytes, mode: str) -> None:
+    with pytest.raises(KeyringError, match="small order") as error:
+        PublishedKeys.from_document(document_with(raw.hex(), mode))
+    assert raw.hex() not in str(error.value)
+    with pytest.raises(KeyringError, match="small order"):
+        PublishedKeys.from_json(json.dumps(document_with(raw.hex(), mode)))
+
+
+def test_why_the_identity_key_is_refused() -> None:
+    """With the identity as public key, R = [S]B is a valid signature of any message."""
+    identity = (1).to_bytes(32, "little")
+    base_point = (4 * pow(5, -1, FIELD) % FIELD).to_bytes(32, "little")
+    forged = base_point + (1).to_bytes(32, "little")  # R = [1]B, S = 1
+    Ed25519PublicKey.from_public_bytes(identity).verify(forged, b"any token at all")
+    with pytest.raises(KeyringError, match="small order"):
+        PublishedKeys.from_document(document_with(identity.hex(), "production"))
+
+
+def test_a_normal_key_is_accepted() -> None:
+    for mode in ("test", "production"):
+        raw = raw_public(Ed25519PrivateKey.generate())
+        published = PublishedKeys.from_document(document_with(raw, mode))
+        key = published.verification_key(IssuerMode(mode), 3)
+        assert key is not None
+        assert key.public_key is not None
+        assert raw_of(key.public_key).hex() == raw
+
+
+# -- hostile documents -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        ("[" * 100_000 + "]" * 100_000).encode("ascii"),
+        '{"a": ' * 100_000 + "1" + "}" * 100_000,
+        '{"format": "healthcard.qr.keys/1", "keys": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    ],
+    ids=["arrays", "bytes", "objects", "inside a document"],
+)
+def test_a_deeply_nested_key_document_is_a_keyring_error(text: str | bytes) -> None:
+    with pytest.raises(KeyringError, match="nested"):
+        PublishedKeys.from_json(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from healthcard.adapters import qr_render as render
 from healthcard.domain.card_values import IssuerMode
-from healthcard.domain.errors import TokenRejected, TokenRejectReason
+from healthcard.domain.errors import InvalidInput, TokenRejected, TokenRejectReason
 from healthcard.domain.usage import TokenUse
 from healthcard.qr.b45 import ALPHABET, b45decode, b45encode
 from healthcard.qr.issue import issue_token
@@ -26,6 +27,7 @@ from healthcard.qr.token import (
     MAX_KEY_ID,
     MAX_LIFETIME,
     PREFIX,
+    MalformedToken,
     TokenClaims,
     account_tag,
     decode_payload,
@@ -374,3 +376,113 @@ def test_wrong_private_key_type_cannot_sign_for_the_keyring() -> None:
     payload = encode_payload(claims)
     forged = token_text(payload, Ed25519PrivateKey.generate().sign(signature_input(payload)))
     assert TEST_VERIFIER.verify(forged, AT) is R.BAD_SIGNATURE
+
+
+# -- strict decoding: keys, nesting ------------------------------------------------------------
+
+
+def _with_key(m: dict[int, object], key: int, replacement: object) -> bytes:
+    """The payload map with ``key`` written as ``replacement`` (same place, same value)."""
+    return bytes(cbor2.dumps({(replacement if k == key else k): v for k, v in m.items()}))
+
+
+KEY_IMPOSTORS = [
+    pytest.param(1, True, id="true as key 1"),
+    pytest.param(1, 1.0, id="1.0 as key 1"),
+    pytest.param(9, 9.0, id="9.0 as key 9"),
+    pytest.param(5, 5.0, id="5.0 as key 5"),
+]
+
+
+@pytest.mark.parametrize(("key", "impostor"), KEY_IMPOSTORS)
+def test_keys_that_only_equal_integers_are_malformed(key: int, impostor: object) -> None:
+    m = _payload_map()
+    payload = _with_key(m, key, impostor)
+    decoded = cbor2.loads(payload)
+    assert tuple(decoded) == tuple(range(1, 10))  # equal to the expected keys ...
+    assert cbor2.dumps(decoded) == payload  # ... and re-encoding keeps its bytes
+    with pytest.raises(MalformedToken):
+        decode_payload(payload)
+
+
+def test_a_map_with_integer_keys_still_decodes() -> None:
+    m = _payload_map()
+    assert decode_payload(bytes(cbor2.dumps(m))) == decode_payload(_with_key(m, 1, 1))
+
+
+@pytest.mark.parametrize(("key", "impostor"), KEY_IMPOSTORS)
+def test_signed_tokens_with_such_keys_are_refused_as_malformed(key: int, impostor: object) -> None:
+    payload = _with_key(_payload_map(), key, impostor)
+    text = signed(payload)  # a real signature by test key 0, which the keyring holds
+    test_key = KEYS.verification_key(IssuerMode.TEST, 0)
+    assert test_key is not None
+    assert test_key.public_key is not None
+    test_key.public_key.verify(text_signature(text), signature_input(payload))
+    assert TEST_VERIFIER.verify(text, AT) is R.MALFORMED
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\x81" * 100_000 + b"\x00",
+        b"\xa1\x01" * 100_000 + b"\x00",
+        b"\x9f" * 100_000,
+        b"\xd8\x18" * 100_000 + b"\x00",
+    ],
+    ids=["arrays", "maps", "indefinite arrays", "tags"],
+)
+def test_deeply_nested_cbor_is_malformed(payload: bytes) -> None:
+    with pytest.raises(MalformedToken):
+        decode_payload(payload)
+
+
+def test_a_signed_deeply_nested_payload_is_malformed() -> None:
+    text = signed(b"\x81" * 250 + b"\x00")  # as deep as the text length limit allows
+    assert TEST_VERIFIER.verify(text, AT) is R.MALFORMED
+
+
+def text_signature(text: str) -> bytes:
+    return split_token(text)[1]
+
+
+# -- the verification time -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        math.nan,
+        math.inf,
+        -math.inf,
+        datetime(2026, 11, 25, 8, 0, 0),
+        True,
+        "1795564800",
+    ],
+    ids=["nan", "+inf", "-inf", "naive datetime", "bool", "str"],
+)
+def test_a_bad_verification_time_is_invalid_input(now: object) -> None:
+    text, _claims = issue()
+    with pytest.raises(InvalidInput) as error:
+        TEST_VERIFIER.verify(text, now)  # type: ignore[arg-type]
+    assert error.value.field == "now"
+    with pytest.raises(InvalidInput):
+        TEST_VERIFIER.claims(text, now)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):  # whatever the token: the time is checked first
+        TEST_VERIFIER.verify("EH1:abc", now)  # type: ignore[arg-type]
+
+
+def test_nan_does_not_let_an_expired_token_through() -> None:
+    text, claims = issue()
+    assert TEST_VERIFIER.verify(text, claims.expires_at + 3600) is R.EXPIRED
+    with pytest.raises(InvalidInput, match="finite"):
+        TEST_VERIFIER.verify(text, math.nan)
+
+
+def test_finite_times_still_work() -> None:
+    text, claims = issue()
+    for now in (claims.issued_at + 0.5, claims.issued_at, AT):
+        assert TEST_VERIFIER.verify(text, now) == claims
+    assert TEST_VERIFIER.verify(text, 1e300) is R.EXPIRED
+    assert TEST_VERIFIER.verify(text, 10**400) is R.EXPIRED  # a huge int is still finite
+    assert TEST_VERIFIER.verify(text, -1e300) is R.NOT_YET_VALID
+    assert isinstance(TEST_VERIFIER.verify(text), TokenRejectReason)  # the system clock

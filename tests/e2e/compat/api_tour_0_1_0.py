@@ -1,5 +1,7 @@
-"""The README API tour of release 0.1.0, verbatim: code written against 0.1.0 (its
-import paths included) must keep running. Run by tests/e2e/test_compat.py."""
+"""The README API tour of release 0.1.0: code written against 0.1.0 (its import paths
+included) must keep running. Run by tests/e2e/test_compat.py. One line differs from
+0.1.0: its retried registration sent other content under the same idempotency key,
+which is refused since (``idempotency_key_reused``); the retry here repeats the command."""
 
 # ruff: noqa
 from datetime import date, datetime
@@ -40,7 +42,16 @@ card_id = app.register(
     )
 )
 assert (
-    app.register(RegisterCard(audit=kiosk, name="张三", idempotency_key="kiosk-7-req-0001"))
+    app.register(
+        RegisterCard(
+            audit=kiosk,
+            name="张三",
+            phone="138 1234 5678",
+            volunteer="V042",
+            photo={"sha256": "ab" * 32, "ref": "blob://photos/2026/11/25/0001"},
+            idempotency_key="kiosk-7-req-0001",
+        )
+    )
     == card_id
 )
 assert app.card(card_id).kind == "temporary"
