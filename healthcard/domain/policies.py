@@ -78,7 +78,7 @@ class Erasure:
     changed: list[Aggregate]
     """Aggregates with new events, the card first (empty when erased before)."""
     subjects: tuple[UUID, ...]
-    """The card and the holder's own accounts: their per-person keys go."""
+    """The card and the accounts erased with it: their per-person keys go."""
 
 
 def erase_card(
@@ -86,24 +86,33 @@ def erase_card(
 ) -> Erasure:
     """Erase the holder's personal data: cancel first (while the card still knows its
     document and accounts), then record the erasure on the card and on the holder's
-    own accounts. Erasing an erased card records nothing and names the same subjects,
-    so running it again completes an erasure interrupted before its keys were deleted.
+    own accounts that hold no other card.
+
+    Why "no other card": relation 01 (self) is declared by whoever binds, so an account
+    bound to this card as "self" may be another person's phone that also holds their own
+    card; erasing it would erase that person. Such an account only loses this card's
+    binding (the cancellation removed it). Erasing an erased card records nothing and
+    names the same subjects, so running it again completes an erasure interrupted
+    before its keys were deleted.
     """
     own = holder_accounts(card)
-    subjects = (card.id, *own)
     if card.erased:
-        return Erasure([], subjects)
+        return Erasure([], (card.id, *(a for a in own if related.account(a).erased)))
     changed: dict[UUID, Aggregate] = {card.id: card}
     if card.status is not CardStatus.CANCELLED:
         card.cancel(reason, audit=audit, at=at)
         changed.update((a.id, a) for a in _cancellation_effects(card, related, audit=audit, at=at))
     card.erase_personal_data(reason, audit=audit, at=at)
+    erased: list[UUID] = []
     for account_id in own:
         loaded = changed.get(account_id)
         account = loaded if isinstance(loaded, Account) else related.account(account_id)
+        if account.cards:  # another person's card lives on it: keep the account
+            continue
         account.erase(reason, audit=audit, at=at)
         changed[account_id] = account
-    return Erasure(list(changed.values()), subjects)
+        erased.append(account_id)
+    return Erasure(list(changed.values()), (card.id, *erased))
 
 
 __all__ = ["Erasure", "Related", "cancel_card", "erase_card", "holder_accounts"]

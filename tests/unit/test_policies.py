@@ -380,4 +380,35 @@ def test_erasing_an_erased_card_changes_nothing_and_names_the_same_subjects() ->
     assert isinstance(again, Erasure)
     assert again.changed == []
     assert again.subjects == first.subjects == (f.card_id, *f.own)
-    assert f.related.loaded == []
+    assert f.related.loaded == list(f.own)  # only to see which of them were erased
+
+
+def test_an_account_bound_as_self_that_holds_another_card_is_not_erased() -> None:
+    """Relation 01 is whatever the binder declared: the mother's phone, bound to the
+    daughter's card as "self", also holds the mother's own card, so erasing the
+    daughter removes only her binding and leaves the mother's account (and its key)."""
+    related = FakeRelated()
+    card, mother = new_stream(), new_stream()
+    mothers_card = uuid4()
+    related.histories[card.aggregate_id] = [
+        card(Registered, issuer_mode=IssuerMode.PRODUCTION, name=HOLDER.name),
+        card(Bound, account_id=mother.aggregate_id, relation=Relation.SELF),
+    ]
+    related.histories[mother.aggregate_id] = [
+        mother(AccountOpened, kind=AccountKind.PHONE, identifier="+8613912345678"),
+        mother(CardAdded, card_id=mothers_card, relation=Relation.SELF),
+        mother(CardAdded, card_id=card.aggregate_id, relation=Relation.SELF),
+    ]
+    outcome = (
+        given(*related.histories[card.aggregate_id], aggregate=HealthCard)
+        .when(lambda c: erase_card(c, "holder_request", related, audit=AUDIT, at=NOW))
+        .then(expect(Cancelled), expect(PersonalDataErased))
+    )
+    erasure = outcome.result
+    assert isinstance(erasure, Erasure)
+    assert erasure.subjects == (card.aggregate_id,)  # the mother's key stays
+    account = erasure.changed[1]
+    assert isinstance(account, Account)
+    assert [type(e) for e in account.pending_events] == [CardRemoved]
+    assert not account.erased
+    assert set(account.cards) == {mothers_card}

@@ -1,0 +1,41 @@
+"""Erasing one person never erases another person's account.
+
+Relation 01 (self) is declared by whoever binds, so a mother may bind her own phone
+to her daughter's card "as self"; erasing the daughter then only removes that binding:
+the phone account, which still holds the mother's own card, keeps its identifier.
+"""
+
+from __future__ import annotations
+
+from healthcard import HealthCardApp
+from healthcard.application.commands import AccountRef, BindCard, ErasePersonalData
+from healthcard.domain.audit import Audit, Channel
+from healthcard.domain.relation import Relation
+from healthcard.testing.world import Driver
+
+STAFF = Audit(actor="staff-001", channel=Channel.WINDOW, institution="H510100001")
+MOTHERS_PHONE = AccountRef(kind="phone", identifier="13812345678")
+
+
+def test_an_erasure_keeps_an_account_that_holds_another_card(app: HealthCardApp) -> None:
+    driver = Driver(app)
+    mother, daughter = driver.register(name="王芳"), driver.register(name="王小红")
+    for card in (mother, daughter):
+        app.bind(BindCard(audit=STAFF, card_id=card, account=MOTHERS_PHONE, relation="01"))
+    app.erase_personal_data(ErasePersonalData(audit=STAFF, card_id=daughter))
+    account = app.account(MOTHERS_PHONE)
+    assert not account.erased
+    assert account.identifier == "+8613812345678"
+    assert account.cards == {mother: Relation.SELF}
+    assert app.card(mother).accounts == {account.id: Relation.SELF}
+    assert app.card(daughter).erased
+    assert not app.keystore.is_erased(account.id)
+
+
+def test_an_account_that_holds_only_the_erased_card_goes_with_it(app: HealthCardApp) -> None:
+    driver = Driver(app)
+    card = driver.register()
+    app.bind(BindCard(audit=STAFF, card_id=card, account=MOTHERS_PHONE, relation="01"))
+    account_id = app.account(MOTHERS_PHONE).id
+    app.erase_personal_data(ErasePersonalData(audit=STAFF, card_id=card))
+    assert app.keystore.is_erased(account_id)
