@@ -13,15 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from healthcard.adapters.national_ids import NationalKeys
+from healthcard.domain.errors import ConfigurationError
 
 TEST_LOOKUP_KEY = hashlib.sha256(b"healthcard test-mode lookup key").digest()
 """TEST ONLY: public key for the keyed hashes that index documents and accounts."""
 
 FAMILY_CAP_DEFAULT = 5
-
-
-class ConfigurationError(ValueError):
-    """A configuration value is missing or malformed (the message names the variable)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from uuid import UUID
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from healthcard.analytics.export import ExportFormat, export_log
@@ -25,10 +26,12 @@ from healthcard.analytics.history import card_as_of_time, card_history, describe
 from healthcard.analytics.log import LogFilter, LogReader, resolve_event_types
 from healthcard.cli.errors import new_app
 from healthcard.cli.options import (
+    SQLITE_MAX_INTEGER,
     ClearOption,
     DbOption,
     JsonOption,
     console,
+    literal,
     open_log,
     parse_day,
     parse_time,
@@ -116,7 +119,10 @@ def as_of(
             help="ISO time (China time unless an offset is given); a date means its end.",
         ),
     ] = None,
-    version: Annotated[int | None, typer.Option(help="A version instead of a time.", min=1)] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(help="A version instead of a time.", min=1, max=SQLITE_MAX_INTEGER),
+    ] = None,
     db: DbOption = None,
     clear: ClearOption = False,
     as_json: JsonOption = False,
@@ -163,7 +169,8 @@ def export(
         typer.Option("--clear", help="Export personal data in clear (masked by default)."),
     ] = False,
     batch_size: Annotated[
-        int, typer.Option(help="Events per batch read and written.", min=1)
+        int,
+        typer.Option(help="Events per batch read and written.", min=1, max=SQLITE_MAX_INTEGER),
     ] = 5_000,
     as_json: JsonOption = False,
 ) -> None:
@@ -174,7 +181,9 @@ def export(
         topics=resolve_event_types(event_type or ()),
         card_id=card,
     )
-    with open_log(db) as health, progress(f"exporting to {out.name}", enabled=not as_json) as bar:
+    # A bar's label is rich markup: the file name in it is escaped to show as written.
+    label = f"exporting to {escape(out.name)}"
+    with open_log(db) as health, progress(label, enabled=not as_json) as bar:
         total = LogReader(health).max_position()
         summary = export_log(
             health,
@@ -245,7 +254,11 @@ def _pct(value: float | None) -> str:
 
 
 def render_stats(out: Console, figures: Stats) -> None:
-    """Tables of the funnel, the channel mix and the no-show figures."""
+    """Tables of the funnel, the channel mix and the no-show figures.
+
+    ``out`` may be any console (one that reads markup too): values from the log are
+    given as :func:`~healthcard.cli.options.literal` text, shown as written.
+    """
     funnel = Table(title="Funnel (cards; conversion from the previous stage)")
     funnel.add_column(figures.by.value if figures.by is not None else "group")
     for stage in STAGES:
@@ -254,7 +267,7 @@ def render_stats(out: Console, figures: Stats) -> None:
     for row in [*rows, figures.total]:
         cells = [f"{row.counts[STAGES[0]]}"]
         cells += [f"{row.counts[s]} ({_pct(row.conversion(s))})" for s in STAGES[1:]]
-        funnel.add_row(row.group, *cells)
+        funnel.add_row(literal(row.group), *cells)
     out.print(funnel)
     mix = Table(title="Channel mix (registrations)")
     mix.add_column("channel")
@@ -262,16 +275,18 @@ def render_stats(out: Console, figures: Stats) -> None:
     mix.add_column("share", justify="right")
     registered = sum(figures.channel_mix.values())
     for channel, count in figures.channel_mix.items():
-        mix.add_row(channel, str(count), _pct(count / registered if registered else None))
+        mix.add_row(literal(channel), str(count), _pct(count / registered if registered else None))
     out.print(mix)
     shows = figures.no_shows
     out.print(
-        f"Appointments: {figures.appointments} booked, {figures.cancelled} cancelled; "
-        f"sessions before {shows.as_of}: {shows.past_appointments} due, "
-        f"{shows.checked_in} checked in, {shows.no_shows} no-shows "
-        f"(no-show rate {_pct(shows.rate)}). "
-        f"Check-ins by credential: {figures.check_in_credentials or '-'}; "
-        f"card uses by channel: {figures.usage_channels or '-'}."
+        literal(
+            f"Appointments: {figures.appointments} booked, {figures.cancelled} cancelled; "
+            f"sessions before {shows.as_of}: {shows.past_appointments} due, "
+            f"{shows.checked_in} checked in, {shows.no_shows} no-shows "
+            f"(no-show rate {_pct(shows.rate)}). "
+            f"Check-ins by credential: {figures.check_in_credentials or '-'}; "
+            f"card uses by channel: {figures.usage_channels or '-'}."
+        )
     )
 
 

@@ -3,6 +3,10 @@
 The day itself is :mod:`healthcard.simulation`; this command deletes the previous
 day's log, runs the day on a fake clock, catches the read models up and prints the
 tables (people masked). It uses the public test-mode keys.
+
+Paths that cannot work (``--db`` in a folder that does not exist, ``--out`` under a
+file) are refused before the day starts, so a mistyped path costs no simulated day
+and never ends in a traceback.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -19,7 +23,7 @@ from healthcard.adapters.persistence import key_file_for, local_sqlite_env
 from healthcard.application import HealthCardApp
 from healthcard.application.config import HealthCardConfig
 from healthcard.cli.errors import new_app
-from healthcard.cli.options import DEMO_DB, console
+from healthcard.cli.options import DEMO_DB, SQLITE_HEADER, console, reports_unreadable_log
 from healthcard.cli.progress import progress
 from healthcard.readmodels import catch_up_all, views_path_for
 from healthcard.simulation import DAY_START, MIN_CARDS, HospitalDay
@@ -35,8 +39,6 @@ def shows_progress(cards: int) -> bool:
     """Whether a day of ``cards`` residents shows a progress bar (small days are quick)."""
     return cards >= PROGRESS_FROM
 
-
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 app = new_app()
 
@@ -74,6 +76,7 @@ def demo(
     The demo uses the public test-mode keys; the log is encrypted at rest with a key
     written beside it (<db>.key, mode 0600) so later commands can open it.
     """
+    _check_paths(db, out)
     out_console = console()
     if _remove_old_log(db):
         out_console.print(
@@ -82,19 +85,23 @@ def demo(
         )
     started = time.perf_counter()
     clock = FakeClock(DAY_START)
-    health = HealthCardApp(
-        local_sqlite_env(db, create_key=True), clock=clock, config=HealthCardConfig()
-    )
+    try:
+        env = local_sqlite_env(db, create_key=True)
+    except OSError as error:
+        message = f"cannot write {db}: {error.strerror}"
+        raise typer.BadParameter(message, param_hint="--db") from None
+    health = HealthCardApp(env, clock=clock, config=HealthCardConfig())
     qr_files: list[Path] = []
     try:
         day = HospitalDay(health, clock, seed=seed, cards=cards)
         with progress("simulating", total=day.plan.steps, enabled=shows_progress(cards)) as bar:
             report = day.run(bar.phase)
         if out is not None:
-            qr_files = write_first_bound_card_qr(health, out)
+            qr_files = _write_qr_files(health, out)
     finally:
         health.close()
-    views = catch_up_all(db)  # the booking and triage read models, beside the log
+    with reports_unreadable_log(db):
+        views = catch_up_all(db)  # the booking and triage read models, beside the log
     elapsed = time.perf_counter() - started
     out_console.print(
         f"Simulated {report.day.isoformat()} at hospital {HOSPITAL}: "
@@ -112,7 +119,10 @@ def demo(
         out.mkdir(parents=True, exist_ok=True)
         summary = out / "summary.json"
         text = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
-        summary.write_text(text + "\n", encoding="utf-8")
+        try:
+            summary.write_text(text + "\n", encoding="utf-8")
+        except OSError as error:
+            _cannot_write(out, error)
         out_console.print(f"Summary written to {summary}", markup=False, highlight=False)
         for path in qr_files:
             out_console.print(f"QR file written to {path}", markup=False, highlight=False)
@@ -125,6 +135,35 @@ def demo(
                 markup=False,
                 soft_wrap=True,
             )
+
+
+def _check_paths(db: Path, out: Path | None) -> None:
+    """Refuse, before anything is deleted or simulated, paths that cannot work."""
+    if not db.parent.is_dir():
+        raise typer.BadParameter(f"no folder {db.parent} for {db.name}", param_hint="--db")
+    if out is None:
+        return
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise typer.BadParameter(
+                    f"{folder} is a file, so {out} cannot be a folder", param_hint="--out"
+                )
+            return
+
+
+def _write_qr_files(health: HealthCardApp, out: Path) -> list[Path]:
+    try:
+        return write_first_bound_card_qr(health, out)
+    except OSError as error:
+        _cannot_write(out, error)
+
+
+def _cannot_write(out: Path, error: OSError) -> NoReturn:
+    """A write into ``--out`` failed (no space, no permission): one line, status 2."""
+    raise typer.BadParameter(
+        f"cannot write into {out}: {error.strerror}", param_hint="--out"
+    ) from None
 
 
 def _remove_old_log(db: Path) -> bool:

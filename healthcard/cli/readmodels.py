@@ -4,7 +4,8 @@
 Which log: ``--db`` as every command takes it (:mod:`healthcard.cli.options`); with a
 SQLite log the views live beside it (``FILE.views.sqlite3``), with PostgreSQL in the
 log's database. Names and document numbers are shown masked: the read models never
-hold clear values.
+hold clear values. Departments, doctors and names print as written, markup and all
+(:func:`healthcard.cli.options.console` reads none), since they are typed by people.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ import typer
 from rich.table import Table
 
 from healthcard.cli.errors import new_app
-from healthcard.cli.options import DbOption, JsonOption, console, open_views, parse_day, parse_time
+from healthcard.cli.options import (
+    DbOption,
+    JsonOption,
+    console,
+    open_views,
+    parse_day,
+    parse_time,
+    utf8_text,
+)
 from healthcard.cli.progress import progress
 from healthcard.domain.clock import CHINA_TZ
 from healthcard.readmodels import Projections, Projector, rebuild, status
@@ -31,7 +40,7 @@ projections_app = new_app(
 )
 app.add_typer(projections_app, name="projections")
 
-DepartmentOption = Annotated[str, typer.Option(help="Department code.")]
+DepartmentOption = Annotated[str, typer.Option(help="Department code.", callback=utf8_text)]
 DateOption = Annotated[str, typer.Option(help="Day, YYYY-MM-DD.")]
 
 

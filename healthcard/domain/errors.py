@@ -271,3 +271,42 @@ class TokenRejected(HealthCardError):
 
     def to_dict(self) -> dict[str, str | None]:
         return {**super().to_dict(), "reason": self.reason.value}
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+class ConfigurationError(HealthCardError, ValueError):
+    """A configuration value is missing or malformed (the message names the variable or
+    the file, never a key). Raised when an application starts, before it reads or
+    writes anything."""
+
+    code = "invalid_configuration"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+
+
+class InsecureConfiguration(ConfigurationError):
+    """Production keys are required (``HEALTHCARD_REQUIRE_PRODUCTION_KEYS=1``) but a key
+    is missing or is one of the public test keys; ``key`` names which."""
+
+    code = "insecure_configuration"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"production keys are required, but the {key} is a public test key or missing",
+            field=key,
+        )
+        self.key = key
+
+
+class InsecureKeyFile(ConfigurationError):
+    """A file holding a secret is readable by group or others, or owned by another user,
+    so it is refused: whoever could read or swap it would hold the key."""
+
+    code = "insecure_key_file"
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"refusing the key file {path}: {why}", field="key_file")
+        self.path = path

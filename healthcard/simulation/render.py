@@ -3,6 +3,12 @@
 Why a module of its own: the CLI stays a thin list of commands, and the tables can
 be reused (a notebook, another command). Every person shown is already masked in
 the report (``DayReport.accounts``); nothing here reads the store.
+
+Every value taken from the report (a department label, a masked name, a topic, an
+error code, a channel) goes into a table as :class:`~rich.text.Text`, because the
+tables may be printed on any console, and one that reads markup would take ``[red]``
+in a value for a style, drop ``[erased]`` and crash on ``[/x]``. Titles, captions
+and headers are this module's own words and keep their table styles.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from collections import Counter, defaultdict
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from healthcard.domain.audit import Channel
 from healthcard.domain.usage import UsageStep
@@ -24,6 +31,11 @@ REFUSAL_MEANINGS = {
     "token_rejected": "QR token scanned twice (replayed)",
 }
 TOP_ACCOUNTS = 3
+
+
+def _text(value: object) -> Text:
+    """A value of the report as a cell that no console reads as markup or emoji codes."""
+    return Text(str(value))
 
 
 def render_report(console: Console, report: DayReport) -> None:
@@ -47,7 +59,7 @@ def events_table(report: DayReport) -> Table:
     table.add_column("topic", footer="total")
     table.add_column("events", justify="right", footer=str(sum(report.events_by_topic.values())))
     for topic, count in report.events_by_topic.items():
-        table.add_row(topic, str(count))
+        table.add_row(_text(topic), str(count))
     return table
 
 
@@ -62,7 +74,7 @@ def registrations_table(report: DayReport) -> Table:
     table.add_column("volunteer-assisted", justify="right", footer=str(report.volunteer_assisted))
     for channel, count in report.registrations_by_channel.items():
         assisted = str(report.volunteer_assisted) if channel == Channel.KIOSK.value else "-"
-        table.add_row(channel, str(count), assisted)
+        table.add_row(_text(channel), str(count), assisted)
     return table
 
 
@@ -104,7 +116,7 @@ def largest_accounts_table(report: DayReport) -> Table:
     largest = sorted(report.accounts, key=lambda account: -len(account.members))[:TOP_ACCOUNTS]
     for account in largest:
         members = ", ".join(f"{name} ({relation.value})" for name, relation in account.members)
-        table.add_row(account.masked_identifier, account.kind.value, members)
+        table.add_row(_text(account.masked_identifier), _text(account.kind.value), _text(members))
     return table
 
 
@@ -128,7 +140,8 @@ def sessions_table(report: DayReport) -> Table:
         table.add_column(name, justify="right", footer=str(total))
     for (department, period), sessions in groups.items():
         label = DEPARTMENT_LABELS.get(department, department)
-        table.add_row(label, period, *(str(value) for value in _session_totals(sessions)))
+        counts = (str(value) for value in _session_totals(sessions))
+        table.add_row(_text(label), _text(period), *counts)
     return table
 
 
@@ -148,7 +161,7 @@ def refusals_table(report: DayReport) -> Table:
     table.add_column("count", justify="right", footer=str(sum(report.refusals.values())))
     table.add_column("meaning")
     for (command, code), count in sorted(report.refusals.items(), key=lambda item: item[0][1]):
-        table.add_row(code, command, str(count), REFUSAL_MEANINGS.get(code, ""))
+        table.add_row(_text(code), _text(command), str(count), REFUSAL_MEANINGS.get(code, ""))
     return table
 
 
@@ -177,5 +190,5 @@ def card_uses_table(report: DayReport) -> Table:
     table.add_column("uses", justify="right", footer=str(sum(report.card_uses.values())))
     for step, channels in report.card_uses_by_step().items():
         for channel, count in channels.items():
-            table.add_row(step, UsageStep(step).name.lower(), channel, str(count))
+            table.add_row(_text(step), UsageStep(step).name.lower(), _text(channel), str(count))
     return table
