@@ -28,6 +28,8 @@ from typing import Final, Literal
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from healthcard.domain.errors import ConfigurationError
+
 __all__ = [
     "DOCUMENT_NUMBER_MAX_LENGTH",
     "ENV_INDEX_KEY",
@@ -326,17 +328,20 @@ class NationalKeys:
         error.  Taking ``environ`` as a parameter keeps this function pure.
 
         Raises:
-            ValueError: only one variable is set, or a value is malformed (the
-                message names the variable, never its value).
+            ConfigurationError: (a ``ValueError``) only one variable is set, or a value
+                is malformed (the message names the variable, never its value).
         """
         root_hex = environ.get(ENV_ROOT_KEY, "")
         index_hex = environ.get(ENV_INDEX_KEY, "")
         if not root_hex and not index_hex:
             return cls.test()
         if not root_hex:
-            raise ValueError(f"{ENV_ROOT_KEY} must be set when {ENV_INDEX_KEY} is set")
+            raise ConfigurationError(f"{ENV_ROOT_KEY} must be set when {ENV_INDEX_KEY} is set")
         if not index_hex:
-            raise ValueError(f"{ENV_INDEX_KEY} must be set when {ENV_ROOT_KEY} is set")
-        root_key = _parse_hex(ENV_ROOT_KEY, root_hex, ROOT_KEY_SIZE)
-        index_key = _parse_hex(ENV_INDEX_KEY, index_hex, INDEX_KEY_SIZE)
+            raise ConfigurationError(f"{ENV_INDEX_KEY} must be set when {ENV_ROOT_KEY} is set")
+        try:
+            root_key = _parse_hex(ENV_ROOT_KEY, root_hex, ROOT_KEY_SIZE)
+            index_key = _parse_hex(ENV_INDEX_KEY, index_hex, INDEX_KEY_SIZE)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
         return cls(root_key=root_key, index_key=index_key, mode="production")

@@ -10,6 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from eventsourcing.cryptography import AESCipher
+
+from healthcard.adapters.secret_files import read_secret, write_secret
+
 
 def memory_env() -> dict[str, str]:
     """In-memory (plain Python objects): for unit tests; nothing survives the process."""
@@ -55,21 +59,19 @@ def local_sqlite_env(db: str | os.PathLike[str], *, create_key: bool = False) ->
     Why a key file: the demo writes an encrypted log and later commands (read models,
     analytics, audit) must open it. A key beside the data protects nothing against
     someone who copies the folder; production apps pass ``CIPHER_KEY`` from a secret
-    store instead. The file is created with mode 0600.
+    store instead. The file is created with mode 0600, and refused
+    (``InsecureKeyFile``) when it is open to group or others or owned by another
+    user: a key file someone else could write would let them choose the key.
     """
     env = sqlite_env(db)
     key_file = key_file_for(db)
     if create_key and not key_file.exists():
-        from eventsourcing.cryptography import AESCipher
-
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(AESCipher.create_key(32) + "\n")
+        write_secret(key_file, AESCipher.create_key(32).encode("ascii") + b"\n")
     if key_file.exists():
         env.update(
             {
                 "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
-                "CIPHER_KEY": key_file.read_text(encoding="ascii").strip(),
+                "CIPHER_KEY": read_secret(key_file).decode("ascii").strip(),
                 "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
             }
         )

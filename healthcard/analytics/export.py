@@ -37,6 +37,7 @@ from eventsourcing.application import Application
 
 from healthcard.adapters.log_reader import DEFAULT_BATCH
 from healthcard.adapters.privacy.masking import mask_state
+from healthcard.adapters.secret_files import create_private_file
 from healthcard.analytics.log import LogFilter, LogReader, LogRecord, Progress
 from healthcard.domain.errors import InvalidInput
 
@@ -246,6 +247,9 @@ def write_rows(
     rows = 0
     last = 0
     with _PartialFile(out) as target:
+        if clear:  # personal data in clear: the file is the owner's alone
+            target.partial.unlink(missing_ok=True)
+            create_private_file(target.partial)
         writer = WRITERS[fmt](target.partial)
         try:
             batch: list[Row] = []

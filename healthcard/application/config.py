@@ -1,8 +1,10 @@
-"""Library configuration: family cap, lookup key, national keys, retries.
+"""Library configuration: family cap, the keys, retries.
 
-Read from the environment (``HEALTHCARD_*``) or passed explicitly. Without keys the
+Read from the environment (``HEALTHCARD_*``: a keys folder named by
+``HEALTHCARD_KEYS_DIR``, or single-key variables) or passed explicitly. Without keys the
 library runs in *test mode* with public, documented test keys: fine for demos and
-tests, never for production (``require_production_keys`` makes that an error).
+tests, never for production (``HEALTHCARD_REQUIRE_PRODUCTION_KEYS=1`` makes it an error,
+see ``healthcard.application.bootstrap``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from healthcard.adapters.national_ids import NationalKeys
+from healthcard.adapters.national_ids import ENV_INDEX_KEY, ENV_ROOT_KEY, NationalKeys
+from healthcard.application.keys import ENV_KEYS_DIR, KeySet
 from healthcard.domain.errors import ConfigurationError
+from healthcard.qr.national_qr import (
+    ENV_PROTECTION_KEY,
+    TEST_PROTECTION_KEY,
+    protection_key_from_env,
+)
 
 TEST_LOOKUP_KEY = hashlib.sha256(b"healthcard test-mode lookup key").digest()
 """TEST ONLY: public key for the keyed hashes that index documents and accounts."""
@@ -23,11 +31,13 @@ FAMILY_CAP_DEFAULT = 5
 
 @dataclass(frozen=True, slots=True)
 class HealthCardConfig:
-    """Settings of one application instance."""
+    """Settings of one application instance (the keys are left out of ``repr``)."""
 
     family_cap: int = FAMILY_CAP_DEFAULT
     lookup_key: bytes = field(default=TEST_LOOKUP_KEY, repr=False)
     national_keys: NationalKeys = field(default_factory=NationalKeys.test, repr=False)
+    qr_protection_key: bytes = field(default=TEST_PROTECTION_KEY, repr=False)
+    key_encryption_key: bytes | None = field(default=None, repr=False)
     conflict_retries: int = 8
 
     def __post_init__(self) -> None:
@@ -35,33 +45,75 @@ class HealthCardConfig:
             raise ConfigurationError("HEALTHCARD_FAMILY_CAP must be between 1 and 20")
         if len(self.lookup_key) != 32:
             raise ConfigurationError("HEALTHCARD_LOOKUP_KEY must be 32 bytes (64 hex characters)")
+        if len(self.qr_protection_key) != 16:
+            raise ConfigurationError("the national QR protection key must be 16 bytes")
+        if self.key_encryption_key is not None and len(self.key_encryption_key) != 32:
+            raise ConfigurationError("the key-encryption key must be 32 bytes")
         if self.conflict_retries < 1:
             raise ConfigurationError("conflict_retries must be at least 1")
 
+    def test_keys(self) -> list[str]:
+        """The keys that are public test keys or missing, by name (empty in production)."""
+        weak = []
+        if self.lookup_key == TEST_LOOKUP_KEY:
+            weak.append("lookup key")
+        if self.national_keys.mode == "test":
+            weak.append("EHC root and index keys")
+        if self.qr_protection_key == TEST_PROTECTION_KEY:
+            weak.append("national QR protection key")
+        if self.key_encryption_key is None:
+            weak.append("key-encryption key")
+        return weak
+
     @property
     def test_mode(self) -> bool:
-        """True when any key is a public test key."""
-        return self.lookup_key == TEST_LOOKUP_KEY or self.national_keys.mode == "test"
+        """True when any key is a public test key (or missing)."""
+        return bool(self.test_keys())
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> HealthCardConfig:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, keys: KeySet | None = None
+    ) -> HealthCardConfig:
+        """Settings from ``HEALTHCARD_*`` variables; the keys from ``keys`` (a loaded
+        keys folder) or, without one, from the single-key variables (test keys when
+        unset). A keys folder and single-key variables together are refused: which
+        one wins would be a guess."""
         env = os.environ if environ is None else environ
         cap_text = env.get("HEALTHCARD_FAMILY_CAP", "") or str(FAMILY_CAP_DEFAULT)
         try:
             cap = int(cap_text)
         except ValueError:
             raise ConfigurationError("HEALTHCARD_FAMILY_CAP must be an integer") from None
+        if keys is not None:
+            given = [name for name in SINGLE_KEY_VARIABLES if env.get(name)]
+            if given:
+                raise ConfigurationError(
+                    f"{ENV_KEYS_DIR} and {', '.join(given)} are both set: use the keys folder"
+                )
+            return cls(
+                family_cap=cap,
+                lookup_key=keys.lookup_key,
+                national_keys=keys.national_keys,
+                qr_protection_key=keys.qr_protection_key,
+                key_encryption_key=keys.key_encryption_key,
+            )
         lookup_hex = env.get("HEALTHCARD_LOOKUP_KEY", "")
         try:
             lookup = bytes.fromhex(lookup_hex) if lookup_hex else TEST_LOOKUP_KEY
         except ValueError:
             raise ConfigurationError("HEALTHCARD_LOOKUP_KEY must be hex") from None
-        config = cls(family_cap=cap, lookup_key=lookup, national_keys=NationalKeys.from_env(env))
-        if (
-            env.get("HEALTHCARD_REQUIRE_PRODUCTION_KEYS", "") in ("1", "true", "yes")
-            and config.test_mode
-        ):
-            raise ConfigurationError(
-                "HEALTHCARD_REQUIRE_PRODUCTION_KEYS is set but test-mode keys are in use"
-            )
-        return config
+        return cls(
+            family_cap=cap,
+            lookup_key=lookup,
+            national_keys=NationalKeys.from_env(env),
+            qr_protection_key=protection_key_from_env(env),
+        )
+
+
+SINGLE_KEY_VARIABLES = (
+    "HEALTHCARD_LOOKUP_KEY",
+    ENV_ROOT_KEY,
+    ENV_INDEX_KEY,
+    ENV_PROTECTION_KEY,
+)
+"""Variables that each carry one key (the keys folder replaces them all)."""

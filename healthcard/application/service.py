@@ -20,7 +20,12 @@ from eventsourcing.persistence import Mapper
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.national_ids import ehc_id, main_index_id
 from healthcard.adapters.privacy.keystore import KeyStore
-from healthcard.application.bootstrap import collaborators, seal_personal_fields
+from healthcard.application.bootstrap import (
+    collaborators,
+    prepare_storage,
+    seal_personal_fields,
+    secrets,
+)
 from healthcard.application.commands import (
     AccountRef,
     BindCard,
@@ -102,17 +107,20 @@ class HealthCardApp(Application[UUID]):
         keystore: KeyStore | None = None,
         keyring: Keyring | None = None,
     ) -> None:
+        # Keys are judged, and a new SQLite file made private, before eventsourcing
+        # opens (and perhaps creates) anything: construct_env only merges settings.
+        settings = self.construct_env(self.name, env)
+        resolved = secrets(settings, config=config, keyring=keyring)
+        prepare_storage(settings)
         super().__init__(env)
         try:
-            parts = collaborators(
-                self.env, config=config, clock=clock, keystore=keystore, keyring=keyring
-            )
+            parts = collaborators(self.env, clock=clock, keystore=keystore)
         except BaseException:
             super().close()
             raise
-        self.config = parts.config
+        self.config = resolved.config
+        self.keyring = resolved.keyring
         self.clock = parts.clock
-        self.keyring = parts.keyring
         self.keystore = parts.keystore
         self._owns_keystore = parts.owns_keystore
         seal_personal_fields(self.mapper, self.keystore)

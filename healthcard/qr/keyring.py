@@ -197,6 +197,14 @@ class Keyring:
         self._private.pop((mode, key_id), None)
         self._keys[(mode, key_id)] = VerificationKey(key_id, mode, None, retired=True)
 
+    def add_retired(self, mode: IssuerMode, key_id: int) -> None:
+        """Record a key retired earlier (its private key destroyed then): verifiers of
+        this keyring refuse its tokens as ``retired_key``."""
+        _check_key_id(key_id)
+        if (mode, key_id) in self._keys:
+            raise KeyringError(f"the keyring already has a {mode.value} key with this id")
+        self._keys[(mode, key_id)] = VerificationKey(key_id, mode, None, retired=True)
+
     def private_pem(self, mode: IssuerMode, key_id: int, password: bytes | None = None) -> bytes:
         """PKCS#8 PEM of a private key (encrypted when ``password`` is given)."""
         private = self._private.get((mode, key_id))

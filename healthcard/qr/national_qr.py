@@ -70,7 +70,7 @@ from healthcard.adapters.national_ids import (
     sm4_ecb_encrypt,
 )
 from healthcard.domain.clock import CHINA_TZ
-from healthcard.domain.errors import TokenRejected, TokenRejectReason
+from healthcard.domain.errors import ConfigurationError, TokenRejected, TokenRejectReason
 
 STATIC: Final = "1"
 DYNAMIC: Final = "0"
@@ -114,7 +114,7 @@ def protection_key_from_env(environ: Mapping[str, str]) -> bytes:
     if not value:
         return TEST_PROTECTION_KEY
     if re.fullmatch(r"[0-9A-Fa-f]{32}", value) is None:
-        raise ValueError(f"{ENV_PROTECTION_KEY} must be 32 hex characters")
+        raise ConfigurationError(f"{ENV_PROTECTION_KEY} must be 32 hex characters")
     return bytes.fromhex(value)
 
 

@@ -23,6 +23,7 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
+from healthcard.adapters.secret_files import create_private_file
 from healthcard.application import HealthCardApp
 from healthcard.readmodels.store_postgres import PostgresViewStore
 from healthcard.readmodels.store_sql import SqlViewStore
@@ -72,7 +73,15 @@ def reader_env(event_env: Mapping[str, str]) -> dict[str, str]:
 def open_store(
     env: Mapping[str, str], *, app_name: str = "HealthCard"
 ) -> tuple[SqlViewStore, InfrastructureFactory[Any]]:
-    """The view store (tables created if missing) and the factory that owns its connections."""
+    """The view store (tables created if missing) and the factory that owns its connections.
+
+    A new SQLite views file is created with mode 0600 first: it holds masked names and
+    document numbers, which are still personal data.
+    """
+    if env.get("PERSISTENCE_MODULE", "").endswith("sqlite"):
+        path = env.get("SQLITE_DBNAME", "")
+        if path and ":memory:" not in path and "mode=memory" not in path:
+            create_private_file(Path(path))
     factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(
         Environment(VIEWS_NAME, dict(env))
     )

@@ -5,7 +5,7 @@ Written files (all under ``out_dir``):
 * ``qr-signed.png`` — the signed token as a QR code (version <= 7, level M);
 * ``qr-signed.txt`` — the token text, one line;
 * ``qr-national.png`` — the dynamic national QR (``<EHCID>:0:<validity>``), valid for
-  60 s from the app's clock, under the public test protection key unless given;
+  60 s from the app's clock, under the app's national QR protection key unless given;
 * ``keys/public.json`` — the public key document of the app's keyring mode, so that
   ``healthcard qr verify --keys DIR/keys/public.json --token-file DIR/qr-signed.txt
   --mode test`` verifies the demo token (within its lifetime, or with ``--at``).
@@ -40,7 +40,7 @@ def write_demo_qr(
     out_dir: str | Path,
     *,
     audit: Audit = DEMO_AUDIT,
-    protection_key: bytes = national_qr.TEST_PROTECTION_KEY,
+    protection_key: bytes | None = None,
 ) -> list[Path]:
     """Issue a token for ``card_id`` shown by ``account`` and write the demo's QR files.
 
@@ -53,9 +53,8 @@ def write_demo_qr(
     out = Path(out_dir)
     (out / "keys").mkdir(parents=True, exist_ok=True)
     token = app.issue_token(IssueToken(audit=audit, card_id=card_id, account=account))
-    national = national_qr.dynamic_text(
-        card.ehc_id, app.clock() + NATIONAL_VALIDITY, protection_key
-    )
+    key = protection_key if protection_key is not None else app.config.qr_protection_key
+    national = national_qr.dynamic_text(card.ehc_id, app.clock() + NATIONAL_VALIDITY, key)
     signed_txt = out / "qr-signed.txt"
     signed_txt.write_text(token + "\n", encoding="ascii")
     keys = out / "keys" / "public.json"

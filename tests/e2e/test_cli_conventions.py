@@ -98,7 +98,7 @@ def test_every_command_group_handles_domain_errors() -> None:
         if hasattr(command, "commands"):
             groups.append(command)
             pending.extend(command.commands.values())
-    assert {g.name for g in groups} >= {"healthcard", "projections", "qr"}
+    assert {g.name for g in groups} >= {"healthcard", "projections", "qr", "keys"}
     assert all(isinstance(g, HealthCardGroup) for g in groups), [type(g).__name__ for g in groups]
 
 
@@ -147,7 +147,9 @@ def test_the_command_tree_is_the_documented_one() -> None:
         "stats",
         "audit",
         "qr",
+        "keys",
     }
     groups = root.commands  # type: ignore[attr-defined]
     assert set(groups["projections"].commands) == {"status", "catch-up", "rebuild", "run"}
     assert set(groups["qr"].commands) == {"verify"}
+    assert set(groups["keys"].commands) == {"generate", "rotate", "retire", "show"}

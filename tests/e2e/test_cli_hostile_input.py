@@ -295,7 +295,7 @@ def test_a_foreign_views_file_is_named_instead_of_the_log(
 ) -> None:
     db = tmp_path / "copy.sqlite3"
     shutil.copyfile(log.db, db)
-    shutil.copyfile(key_file_for(log.db), key_file_for(db))
+    shutil.copy2(key_file_for(log.db), key_file_for(db))  # keeps its private mode
     views = views_path_for(db)
     views.write_text("not a database either\n", encoding="utf-8")
     result = invoke([command, "--department", "x", "--date", DAY, "--db", str(db)])
