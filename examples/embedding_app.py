@@ -7,6 +7,7 @@ What an embedding app does with the library, in about a hundred lines:
 - turns its own requests (plain dicts, as a web framework would hand them over) into
   the library's commands, whose validation errors name the field and never echo input;
 - maps the library's stable error ``code`` to its own HTTP status and message;
+- passes its own staff rules as the authoriser, asked before every command;
 - shows people masked on its screens with ``healthcard.adapters.privacy.masking``;
 - reads the log back with ``healthcard.analytics`` for its daily report.
 
@@ -31,6 +32,7 @@ from healthcard.analytics import compute_stats
 from healthcard.application.commands import (
     BindCard,
     CheckInWithDocument,
+    Command,
     CompleteIdentity,
     MakeAppointment,
     PublishSession,
@@ -51,8 +53,19 @@ HTTP_STATUS = {
     "session_full": 409,
     "document_already_registered": 409,
     "family_cap_reached": 409,
+    "not_authorised": 403,
 }
 """The embedding app's own mapping from the library's stable codes to HTTP statuses."""
+
+STAFF = {"w-01": {Channel.WINDOW}, "t-02": {Channel.TRIAGE_DESK}}
+"""The hospital's staff roster (in its own identity system): who works at which desk."""
+
+
+def desk_rules(command: Command, caller: Audit) -> bool:
+    """The app's authoriser: a desk command only from rostered staff at their own desk."""
+    if caller.channel in (Channel.WINDOW, Channel.TRIAGE_DESK):
+        return caller.channel in STAFF.get(caller.actor, set())
+    return True
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,9 @@ class FrontDesk:
 def main(db: Path) -> dict[str, Any]:
     """A morning at the desk; returns what happened (the example's test checks it)."""
     clock = FakeClock(datetime(2026, 11, 25, 8, 0, tzinfo=CHINA_TZ))
-    health = HealthCardApp(sqlite_env(db), clock=clock, config=HealthCardConfig(family_cap=3))
+    health = HealthCardApp(
+        sqlite_env(db), clock=clock, config=HealthCardConfig(family_cap=3), authoriser=desk_rules
+    )
     desk = FrontDesk(health, institution="H510107001")
     try:
         session = desk.handle(
@@ -162,6 +177,11 @@ def main(db: Path) -> dict[str, Any]:
             {"staff": "w-01", "name": "李雷", "id_number": "110105194912310021", "sex": "1",
              "birth_date": "1949-12-31"},
         )  # fmt: skip
+        stranger = desk.handle(
+            "register_patient",
+            {"staff": "v-09", "name": "李雷", "id_number": "510104199003150015", "sex": "1",
+             "birth_date": "1990-03-15"},
+        )  # fmt: skip
         li = desk.handle(
             "register_patient",
             {"staff": "w-01", "name": "李雷", "id_number": "510104199003150015", "sex": "1",
@@ -182,6 +202,7 @@ def main(db: Path) -> dict[str, Any]:
         "second_card_for_same_document": (twice.status, twice.body["code"]),
         "typo_in_id_number": (typo.status, typo.body["code"], typo.body["field"]),
         "typo_echoed": "110105194912310021" in str(typo.body),
+        "unknown_staff": (stranger.status, stranger.body["code"]),
         "booked": booked.status,
         "session_full": (full.status, full.body["code"]),
         "arrived": arrived.status,

@@ -20,6 +20,7 @@ from eventsourcing.persistence import Mapper
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.national_ids import ehc_id, main_index_id
 from healthcard.adapters.privacy.keystore import KeyStore
+from healthcard.application.authorisation import Authoriser, authorised
 from healthcard.application.bootstrap import (
     collaborators,
     prepare_storage,
@@ -87,6 +88,8 @@ class HealthCardApp(Application[UUID]):
     variables; by default a SQLite file ``healthcard.sqlite3`` in the working folder.
     Its collaborators (configuration, clock, per-person key store, QR keyring) come
     from :mod:`healthcard.application.bootstrap`: given, or read from the environment.
+    An ``authoriser`` (:mod:`healthcard.application.authorisation`), when given, is
+    asked before every command and refuses with ``NotAuthorised`` (``docs/security.md``).
     """
 
     name = "HealthCard"
@@ -106,7 +109,9 @@ class HealthCardApp(Application[UUID]):
         clock: Clock | None = None,
         keystore: KeyStore | None = None,
         keyring: Keyring | None = None,
+        authoriser: Authoriser | None = None,
     ) -> None:
+        self._authoriser = authoriser
         # Keys are judged, and a new SQLite file made private, before eventsourcing
         # opens (and perhaps creates) anything: construct_env only merges settings.
         settings = self.construct_env(self.name, env)
@@ -136,6 +141,11 @@ class HealthCardApp(Application[UUID]):
         )
 
     @property
+    def authoriser(self) -> Authoriser | None:
+        """Asked before every command (``authorisation.authorised``); None allows all."""
+        return self._authoriser
+
+    @property
     def conflict_retries(self) -> int:
         """Attempts a command gets under optimistic-concurrency conflicts."""
         return self.config.conflict_retries
@@ -147,6 +157,7 @@ class HealthCardApp(Application[UUID]):
 
     # -- cards ----------------------------------------------------------------------
 
+    @authorised
     @retry_on_conflict
     def register(self, cmd: RegisterCard) -> UUID:
         """Register a temporary card; a retried command with the same key returns the same card."""
@@ -174,6 +185,7 @@ class HealthCardApp(Application[UUID]):
         self.save(card)
         return card_id
 
+    @authorised
     @retry_on_conflict
     def complete_identity(self, cmd: CompleteIdentity) -> str:
         """Make the card formal; returns its national EHC ID. One card per document."""
@@ -203,6 +215,7 @@ class HealthCardApp(Application[UUID]):
         self.save(card, claim)
         return national_id
 
+    @authorised
     @retry_on_conflict
     def bind(self, cmd: BindCard) -> UUID:
         """Bind the card to a mobile account (opened on first use); returns the account id."""
@@ -214,6 +227,7 @@ class HealthCardApp(Application[UUID]):
         self.save(card, account)
         return account.id
 
+    @authorised
     @retry_on_conflict
     def unbind(self, cmd: UnbindCard) -> None:
         card = self.card(cmd.card_id)
@@ -223,18 +237,21 @@ class HealthCardApp(Application[UUID]):
         account.remove_card(card.id, audit=cmd.audit, at=at)
         self.save(card, account)
 
+    @authorised
     @retry_on_conflict
     def freeze(self, cmd: FreezeCard) -> None:
         card = self.card(cmd.card_id)
         card.freeze(cmd.reason, audit=cmd.audit, at=self.clock())
         self.save(card)
 
+    @authorised
     @retry_on_conflict
     def unfreeze(self, cmd: UnfreezeCard) -> None:
         card = self.card(cmd.card_id)
         card.unfreeze(audit=cmd.audit, at=self.clock())
         self.save(card)
 
+    @authorised
     @retry_on_conflict
     def cancel_card(self, cmd: CancelCard) -> None:
         """Cancel for good: frees the family slots and the document (all in one save)."""
@@ -244,6 +261,7 @@ class HealthCardApp(Application[UUID]):
         )
         self.save(*changed)
 
+    @authorised
     def erase_personal_data(self, cmd: ErasePersonalData) -> None:
         """Crypto-shred a holder's personal data (see ``ErasePersonalData``).
 
@@ -267,6 +285,7 @@ class HealthCardApp(Application[UUID]):
 
     # -- clinic sessions and appointments ------------------------------------------
 
+    @authorised
     @retry_on_conflict
     def publish_session(self, cmd: PublishSession) -> UUID:
         """Publish a clinic session; its id follows from department, doctor, day, period."""
@@ -288,6 +307,7 @@ class HealthCardApp(Application[UUID]):
         self.save(session)
         return session_id
 
+    @authorised
     @retry_on_conflict
     def make_appointment(self, cmd: MakeAppointment) -> UUID:
         """Book a place; never overbooked, never past, never before identity is complete."""
@@ -308,12 +328,14 @@ class HealthCardApp(Application[UUID]):
         self.save(session)
         return appointment_id
 
+    @authorised
     @retry_on_conflict
     def cancel_appointment(self, cmd: CancelAppointment) -> None:
         session = self.session(cmd.session_id)
         session.cancel(cmd.appointment_id, cmd.reason, audit=cmd.audit, at=self.clock())
         self.save(session)
 
+    @authorised
     @retry_on_conflict
     def check_in_with_document(self, cmd: CheckInWithDocument) -> UUID:
         """Triage check-in with the ID document; returns the appointment id."""
@@ -330,6 +352,7 @@ class HealthCardApp(Application[UUID]):
 
     # -- QR tokens ---------------------------------------------------------------------
 
+    @authorised
     def issue_token(self, cmd: IssueToken) -> str:
         """A signed QR token (text) for a normal card, to an account bound to it now.
 
@@ -367,6 +390,7 @@ class HealthCardApp(Application[UUID]):
         self._card_for_token(claims).admit_token(claims.presented(), self.keyring.mode)
         return claims
 
+    @authorised
     @retry_on_conflict
     def check_in_with_qr(self, cmd: CheckInWithQr) -> UUID:
         """Triage check-in with a bound phone's QR token; returns the appointment id.
@@ -385,6 +409,7 @@ class HealthCardApp(Application[UUID]):
         self.save(card, session)
         return appointment_id
 
+    @authorised
     @retry_on_conflict
     def use_card(self, cmd: UseCard) -> None:
         """Record ``CardUsed`` at a point of care (step code, channel), once per token."""

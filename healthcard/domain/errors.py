@@ -228,6 +228,17 @@ class CheckInNotOpen(RuleViolation):
         super().__init__("check-in is only possible on the session's date", field="at")
 
 
+class NotAuthorised(HealthCardError):
+    """The embedding app's authoriser refused this command for this caller; nothing was
+    loaded or written. The message names the command, never the caller's data."""
+
+    code = "not_authorised"
+
+    def __init__(self, command: str) -> None:
+        super().__init__(f"{command} is not authorised for this caller", field="audit")
+        self.command = command
+
+
 class ConcurrencyConflict(HealthCardError):
     """Retries on optimistic-concurrency conflicts were exhausted; nothing was written."""
 

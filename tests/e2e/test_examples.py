@@ -51,6 +51,7 @@ def test_the_embedding_app_follows_the_rules(tmp_path: Path) -> None:
     assert outcome["second_card_for_same_document"] == (409, "document_already_registered")
     assert outcome["typo_in_id_number"] == (422, "invalid_input", "number")
     assert outcome["typo_echoed"] is False
+    assert outcome["unknown_staff"] == (403, "not_authorised")  # refused before anything
     assert outcome["booked"] == 200
     assert outcome["session_full"] == (409, "session_full")  # capacity 1, second patient
     assert outcome["arrived"] == 200
