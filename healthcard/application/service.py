@@ -362,13 +362,14 @@ class HealthCardApp(Application[UUID]):
         card = self.card(cmd.card_id)
         account = self.account(cmd.account)
         card.ensure_token_issuable(account.id)
+        at = card.token_issue_time(account.id, self.clock())
         text, _ = issue_token(
             self.keyring,
             card_id=card.id,
             account_id=account.id,
             mode=token_mode(card.issuer_mode, self.keyring),
             use=cmd.use,
-            at=self.clock(),
+            at=at,
             lifetime=cmd.lifetime_seconds,
         )
         return text

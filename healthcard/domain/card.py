@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from healthcard.domain.aggregate import Aggregate, applies
@@ -212,6 +212,25 @@ class HealthCard(Aggregate):
         self._require_status(CardStatus.NORMAL)
         if account_id not in self.accounts:
             raise NotBound(self.id)
+
+    def token_issue_time(self, account_id: UUID, now: datetime) -> datetime:
+        """The time a new token for ``account_id`` is to be stamped with: ``now``, or the
+        next whole second when the card's last freeze or the account's last unbinding
+        happened earlier in the current second.
+
+        Why: a token's issue time has whole seconds, and a token issued before a
+        revocation is refused for good; without this, a token issued in the same
+        second as a freeze (an unfreeze right after it) would be revoked on arrival.
+        The next second is well inside a verifier's clock-skew allowance (30 s by
+        default), and a token issued *before* the revocation in that second is still
+        refused (its stamp is the whole second, earlier than the revocation).
+        """
+        moments = (self.tokens_revoked_before, self.account_tokens_revoked_before.get(account_id))
+        latest = max((moment for moment in moments if moment is not None), default=None)
+        whole = now.replace(microsecond=0)
+        if latest is not None and whole < latest and latest.replace(microsecond=0) == whole:
+            return whole + timedelta(seconds=1)
+        return now
 
     def accept_token(
         self, token: PresentedToken, *, verifier_mode: IssuerMode, audit: Audit, at: datetime

@@ -127,6 +127,24 @@ def test_a_revoked_token_cannot_check_in_either(card: Card) -> None:
     assert excinfo.value.reason is R.REVOKED
 
 
+def test_a_token_issued_in_the_same_second_as_an_unfreeze_works(card: Card) -> None:
+    """Issue times have whole seconds: a token issued right after a freeze and an
+    unfreeze, in the same second, must not be stamped earlier than the freeze."""
+    card.clock.advance(seconds=0.3)
+    before = card.token()  # same second as the freeze, but before it
+    card.app.freeze(FreezeCard(audit=STAFF, card_id=card.card_id, reason="lost_phone"))
+    card.app.unfreeze(UnfreezeCard(audit=STAFF, card_id=card.card_id))
+    after = card.token()
+    card.refused(before, R.REVOKED)
+    card.use(after)
+
+
+def test_a_token_issued_in_the_same_second_as_a_new_binding_works(card: Card) -> None:
+    card.app.unbind(UnbindCard(audit=STAFF, card_id=card.card_id, account=MOTHER))
+    card.app.bind(BindCard(audit=STAFF, card_id=card.card_id, account=MOTHER))
+    card.use(card.token(MOTHER))
+
+
 @pytest.mark.parametrize("final", ["cancel", "erase"])
 def test_cancelling_or_erasing_is_final(card: Card, final: str) -> None:
     before = card.token()
