@@ -53,14 +53,27 @@ def read_secret(path: Path) -> bytes:
 
 def write_secret(path: Path, data: bytes, *, replace: bool = False) -> None:
     """Write ``data`` to a new file of mode 0600 (``replace``: atomically over an old one)."""
-    target = path if not replace else path.with_name(f".{path.name}.new")
     if replace:
-        target.unlink(missing_ok=True)
-    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        replace_file(path, data, PRIVATE_FILE)
+    else:
+        _create(path, data, PRIVATE_FILE)
+
+
+def replace_file(path: Path, data: bytes, mode: int) -> None:
+    """Put ``data`` at ``path`` with exactly ``mode``, atomically: a reader sees the old
+    file or the new one, never half of it."""
+    staging = path.with_name(f".{path.name}.new")
+    staging.unlink(missing_ok=True)
+    _create(staging, data, mode)
+    os.replace(staging, path)
+
+
+def _create(path: Path, data: bytes, mode: int) -> None:
+    """Write a file that must not exist yet, with exactly ``mode`` (whatever the umask)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(descriptor, "wb") as handle:
+        os.fchmod(handle.fileno(), mode)
         handle.write(data)
-    if replace:
-        os.replace(target, path)
 
 
 def private_folder(path: Path) -> None:
@@ -87,5 +100,6 @@ __all__ = [
     "create_private_file",
     "private_folder",
     "read_secret",
+    "replace_file",
     "write_secret",
 ]

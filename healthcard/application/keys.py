@@ -40,6 +40,7 @@ from healthcard.adapters.secret_files import (
     check_private,
     private_folder,
     read_secret,
+    replace_file,
     write_secret,
 )
 from healthcard.domain.card_values import IssuerMode
@@ -58,6 +59,7 @@ KEK_FILE: Final = "kek.key"
 SIGNING_FILE: Final = "qr-signing.json"
 PUBLIC_FILE: Final = "public.json"
 ENV_FILE: Final = "healthcard.env"
+PUBLIC_FILE_MODE: Final = 0o644
 
 SECRET_SIZES: Final = {
     LOOKUP_FILE: 32,
@@ -234,11 +236,8 @@ def _write_signing_state(folder: Path, keyring: Keyring, *, replace: bool) -> No
 
 def _publish(folder: Path, keyring: Keyring) -> None:
     """``public.json``: the production verification keys, readable by anyone (0644)."""
-    target = folder / PUBLIC_FILE
-    staging = folder / f".{PUBLIC_FILE}.new"
-    staging.write_text(keyring.public_json(IssuerMode.PRODUCTION), encoding="utf-8")
-    staging.chmod(0o644)
-    staging.replace(target)
+    document = keyring.public_json(IssuerMode.PRODUCTION).encode("utf-8")
+    replace_file(folder / PUBLIC_FILE, document, PUBLIC_FILE_MODE)
 
 
 __all__ = [

@@ -225,8 +225,7 @@ class HealthCard(Aggregate):
         default), and a token issued *before* the revocation in that second is still
         refused (its stamp is the whole second, earlier than the revocation).
         """
-        moments = (self.tokens_revoked_before, self.account_tokens_revoked_before.get(account_id))
-        latest = max((moment for moment in moments if moment is not None), default=None)
+        latest = self._tokens_revoked_before(account_id)
         whole = now.replace(microsecond=0)
         if latest is not None and whole < latest and latest.replace(microsecond=0) == whole:
             return whole + timedelta(seconds=1)
@@ -299,15 +298,18 @@ class HealthCard(Aggregate):
         bound = [a for a in self.accounts if size and a.bytes[:size] == token.account_tag]
         if len(bound) != 1:
             raise TokenRejected(TokenRejectReason.NOT_BOUND)
-        revoked_before = [
-            self.tokens_revoked_before,
-            self.account_tokens_revoked_before.get(bound[0]),
-        ]
-        if any(moment is not None and token.issued_at < moment for moment in revoked_before):
+        revoked_before = self._tokens_revoked_before(bound[0])
+        if revoked_before is not None and token.issued_at < revoked_before:
             raise TokenRejected(TokenRejectReason.REVOKED)
         if token.nonce in self.accepted_nonces:
             raise TokenRejected(TokenRejectReason.REPLAYED)
         return bound[0]
+
+    def _tokens_revoked_before(self, account_id: UUID) -> datetime | None:
+        """The later of the card's last freeze and ``account_id``'s last unbinding:
+        tokens of that account issued before it are revoked."""
+        moments = (self.tokens_revoked_before, self.account_tokens_revoked_before.get(account_id))
+        return max((moment for moment in moments if moment is not None), default=None)
 
     def _remember_nonce(self, nonce: str, expires_at: datetime, now: datetime) -> None:
         # Forget nonces of tokens long expired (they are refused as expired anyway).
