@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -9,6 +10,7 @@ import orjson
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 
+from healthcard import HealthCardApp
 from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.privacy.keystore import (
@@ -22,6 +24,14 @@ from healthcard.adapters.privacy.sealing import SEALED, PersonalDataCodec
 from healthcard.domain.audit import Audit
 from healthcard.domain.events.card import IdentityCompleted, Registered
 from healthcard.domain.personal import personal_fields
+from healthcard.testing.leaks import (
+    Persona,
+    pg_dump_bytes,
+    pg_heap_bytes,
+    pg_own_database,
+    pg_schema_tables,
+    pg_wal_window,
+)
 from healthcard.testing.postgres import PostgresServer
 
 
@@ -152,3 +162,42 @@ def test_postgres_key_store(pg_server: PostgresServer, pg_schema: str) -> None:
     store = PostgresKeyStore(conninfo, pg_schema)
     _check_store(store)
     store.close()
+
+
+@pytest.fixture
+def own_pg(pg_server: PostgresServer) -> Iterator[PostgresServer]:
+    """A database of this test's own (pageinspect goes in it), dropped afterwards."""
+    with pg_own_database(pg_server) as server:
+        yield server
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "compressor", ["", "eventsourcing.compressor:ZlibCompressor"], ids=["plain", "zlib"]
+)
+def test_postgres_holds_personal_fields_only_sealed(
+    own_pg: PostgresServer, audit: Audit, compressor: str
+) -> None:
+    """The events' state is bytea (and zlib-compressed with ``COMPRESSOR_TOPIC``): the
+    searches decode it, in the dump, the heap pages and the WAL written meanwhile
+    (guarded in ``test_leak_search_postgres``), and find none of the person."""
+    person = Persona.unique()
+    conninfo = own_pg.conninfo()
+    with own_pg.schema() as schema, pg_wal_window(conninfo) as wal:
+        env = own_pg.env(schema)
+        if compressor:
+            env["COMPRESSOR_TOPIC"] = compressor
+        app = HealthCardApp(env, clock=FakeClock())
+        try:
+            card_id = person.register(app, audit)
+            assert app.card(card_id).name == person.name
+        finally:
+            app.close()
+        dump = pg_dump_bytes(conninfo, schema)
+        heap = pg_heap_bytes(conninfo, pg_schema_tables(conninfo, schema))
+        # The audit lies only inside the events' state: seen, so the state was decoded.
+        assert audit.actor.encode() in dump
+        assert audit.actor.encode() in heap
+        assert person.hits(dump) == []
+        assert person.hits(heap) == []
+        assert person.hits(wal.read()) == []
