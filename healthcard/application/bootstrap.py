@@ -31,6 +31,7 @@ from eventsourcing.persistence import Mapper
 
 from healthcard.adapters.clock import system_clock
 from healthcard.adapters.codec import PydanticMapper
+from healthcard.adapters.privacy.kek import KeyEncryptionKey
 from healthcard.adapters.privacy.keystore import KeyStore, keystore_from_env
 from healthcard.adapters.privacy.sealing import PersonalDataCodec
 from healthcard.adapters.secret_files import create_private_file
@@ -49,14 +50,20 @@ TRUE = frozenset({"1", "true", "yes"})
 
 @dataclass(frozen=True, slots=True)
 class Secrets:
-    """The configuration (with its keys) and the QR keyring an application runs with."""
+    """The configuration (with its keys), the QR keyring and the key-encryption key an
+    application runs with."""
 
     config: HealthCardConfig
     keyring: Keyring
+    kek: KeyEncryptionKey | None
+    own_keystore: bool = True
+    """False when the caller hands in a key store (a KMS wraps its keys itself)."""
 
     def test_keys(self) -> list[str]:
         """Keys that are public test keys or missing (empty in production)."""
         weak = self.config.test_keys()
+        if self.kek is None and self.own_keystore:
+            weak.append("key-encryption key")
         if self.keyring.current_key_id(IssuerMode.PRODUCTION) is None:
             weak.append("QR signing key")
         return weak
@@ -67,12 +74,16 @@ def secrets(
     *,
     config: HealthCardConfig | None = None,
     keyring: Keyring | None = None,
+    kek: KeyEncryptionKey | None = None,
+    keystore_given: bool = False,
 ) -> Secrets:
-    """Resolve the configuration and the keyring, and judge them.
+    """Resolve the configuration, the keyring and the key-encryption key, and judge them.
 
     - ``config``: given, else ``HealthCardConfig.from_env`` (the keys folder named by
       ``HEALTHCARD_KEYS_DIR`` when set, else single-key variables, else test keys);
-    - ``keyring``: given, else the folder's signing keys, else the public test keyring.
+    - ``keyring``: given, else the folder's signing keys, else the public test keyring;
+    - ``kek``: given, else the folder's (``kek.json``), else none: per-person keys are
+      then stored unwrapped (test mode), unless the caller hands in its own key store.
 
     Raises ``InsecureConfiguration`` (naming the first weak key) when
     ``HEALTHCARD_REQUIRE_PRODUCTION_KEYS`` is set and any key is a test key or missing.
@@ -84,6 +95,8 @@ def secrets(
         keyring=keyring
         if keyring is not None
         else (loaded.keyring if loaded is not None else Keyring.for_tests()),
+        kek=kek if kek is not None else (loaded.kek if loaded is not None else None),
+        own_keystore=not keystore_given,
     )
     weak = resolved.test_keys()
     if weak and env.get(ENV_REQUIRE_PRODUCTION_KEYS, "").strip().lower() in TRUE:
@@ -127,12 +140,14 @@ def collaborators(
     *,
     clock: Clock | None = None,
     keystore: KeyStore | None = None,
+    kek: KeyEncryptionKey | None = None,
 ) -> Collaborators:
     """The clock (the system clock in China Standard Time unless given) and the
-    per-person key store (beside the event store ``env`` names, unless given)."""
+    per-person key store (beside the event store ``env`` names, its keys wrapped under
+    ``kek``, unless given)."""
     return Collaborators(
         clock=clock if clock is not None else system_clock,
-        keystore=keystore if keystore is not None else keystore_from_env(env),
+        keystore=keystore if keystore is not None else keystore_from_env(env, kek=kek),
         owns_keystore=keystore is None,
     )
 

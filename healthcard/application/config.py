@@ -37,8 +37,12 @@ class HealthCardConfig:
     lookup_key: bytes = field(default=TEST_LOOKUP_KEY, repr=False)
     national_keys: NationalKeys = field(default_factory=NationalKeys.test, repr=False)
     qr_protection_key: bytes = field(default=TEST_PROTECTION_KEY, repr=False)
-    key_encryption_key: bytes | None = field(default=None, repr=False)
     conflict_retries: int = 8
+    backup_retention_days: int = 0
+    """How long a retired key-encryption key is kept so that backups made under it can
+    still be restored (``HEALTHCARD_BACKUP_RETENTION_DAYS``; default 0: destroyed at
+    the rotation that retires it). An erasure is complete in every backup at the
+    first rotation after this window (``docs/privacy.md``)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.family_cap <= 20:
@@ -47,8 +51,11 @@ class HealthCardConfig:
             raise ConfigurationError("HEALTHCARD_LOOKUP_KEY must be 32 bytes (64 hex characters)")
         if len(self.qr_protection_key) != 16:
             raise ConfigurationError("the national QR protection key must be 16 bytes")
-        if self.key_encryption_key is not None and len(self.key_encryption_key) != 32:
-            raise ConfigurationError("the key-encryption key must be 32 bytes")
+        if not 0 <= self.backup_retention_days <= 3660:
+            raise ConfigurationError(
+                "HEALTHCARD_BACKUP_RETENTION_DAYS must be between 0 and 3660",
+                field="HEALTHCARD_BACKUP_RETENTION_DAYS",
+            )
         if self.conflict_retries < 1:
             raise ConfigurationError("conflict_retries must be at least 1")
 
@@ -61,8 +68,6 @@ class HealthCardConfig:
             weak.append("EHC root and index keys")
         if self.qr_protection_key == TEST_PROTECTION_KEY:
             weak.append("national QR protection key")
-        if self.key_encryption_key is None:
-            weak.append("key-encryption key")
         return weak
 
     @property
@@ -79,11 +84,8 @@ class HealthCardConfig:
         unset). A keys folder and single-key variables together are refused: which
         one wins would be a guess."""
         env = os.environ if environ is None else environ
-        cap_text = env.get("HEALTHCARD_FAMILY_CAP", "") or str(FAMILY_CAP_DEFAULT)
-        try:
-            cap = int(cap_text)
-        except ValueError:
-            raise ConfigurationError("HEALTHCARD_FAMILY_CAP must be an integer") from None
+        cap = _integer(env, "HEALTHCARD_FAMILY_CAP", FAMILY_CAP_DEFAULT)
+        retention = _integer(env, "HEALTHCARD_BACKUP_RETENTION_DAYS", 0)
         if keys is not None:
             given = [name for name in SINGLE_KEY_VARIABLES if env.get(name)]
             if given:
@@ -95,7 +97,7 @@ class HealthCardConfig:
                 lookup_key=keys.lookup_key,
                 national_keys=keys.national_keys,
                 qr_protection_key=keys.qr_protection_key,
-                key_encryption_key=keys.key_encryption_key,
+                backup_retention_days=retention,
             )
         lookup_hex = env.get("HEALTHCARD_LOOKUP_KEY", "")
         try:
@@ -107,7 +109,16 @@ class HealthCardConfig:
             lookup_key=lookup,
             national_keys=NationalKeys.from_env(env),
             qr_protection_key=protection_key_from_env(env),
+            backup_retention_days=retention,
         )
+
+
+def _integer(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip() or str(default)
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer", field=name) from None
 
 
 SINGLE_KEY_VARIABLES = (

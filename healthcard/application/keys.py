@@ -8,11 +8,14 @@
 | ``ehc-index.key`` | HMAC-SM3 key of the main index ID | 32 bytes, hex |
 | ``ehc-root.key`` | SM4 root key of the national EHC ID | 16 bytes, hex |
 | ``national-qr.key`` | SM4 key protecting the national dynamic QR's validity | 16 bytes, hex |
-| ``kek.key`` | key-encryption key of the per-person keys | 32 bytes, hex |
+| ``kek.json``, ``kek-<gen>.key`` | key-encryption key of the per-person keys | 32 bytes, hex |
 | ``qr-signing-<kid>.pem`` | Ed25519 QR signing key (production mode), PKCS#8 | one per key id |
 | ``qr-signing.json`` | which signing key is current, which are retired | |
 | ``public.json`` | the published verification keys (``healthcard qr verify --keys``), 0644 | |
 | ``healthcard.env`` | ``HEALTHCARD_KEYS_DIR=DIR``: what configures an app to use the folder | |
+
+The key-encryption key comes in generations (``kek.json`` lists them, one file each):
+``healthcard privacy complete-erasures`` adds one and destroys retired ones.
 
 Why a folder of files: a secret store (Kubernetes secrets, systemd credentials, a
 mounted vault) hands secrets over as files; one variable then names the folder, and
@@ -36,6 +39,7 @@ from healthcard.adapters.national_ids import (
     TEST_ROOT_KEY,
     NationalKeys,
 )
+from healthcard.adapters.privacy.kek import FileKeyEncryptionKey
 from healthcard.adapters.secret_files import (
     check_private,
     private_folder,
@@ -55,7 +59,6 @@ LOOKUP_FILE: Final = "lookup.key"
 EHC_INDEX_FILE: Final = "ehc-index.key"
 EHC_ROOT_FILE: Final = "ehc-root.key"
 NATIONAL_QR_FILE: Final = "national-qr.key"
-KEK_FILE: Final = "kek.key"
 SIGNING_FILE: Final = "qr-signing.json"
 PUBLIC_FILE: Final = "public.json"
 ENV_FILE: Final = "healthcard.env"
@@ -66,7 +69,6 @@ SECRET_SIZES: Final = {
     EHC_INDEX_FILE: INDEX_KEY_SIZE,
     EHC_ROOT_FILE: ROOT_KEY_SIZE,
     NATIONAL_QR_FILE: 16,
-    KEK_FILE: 32,
 }
 """Each secret file and its key size in bytes."""
 
@@ -85,7 +87,7 @@ class KeySet:
     lookup_key: bytes
     national_keys: NationalKeys
     qr_protection_key: bytes
-    key_encryption_key: bytes
+    kek: FileKeyEncryptionKey
     keyring: Keyring
 
     def __repr__(self) -> str:  # never the keys themselves
@@ -108,6 +110,7 @@ def generate(folder: Path) -> KeySet:
     write_secret(folder / signing_file(key_id), keyring.private_pem(IssuerMode.PRODUCTION, key_id))
     _write_signing_state(folder, keyring, replace=False)
     _publish(folder, keyring)
+    FileKeyEncryptionKey.create_in(folder)
     env = f"{ENV_KEYS_DIR}={folder.resolve()}\n"
     write_secret(folder / ENV_FILE, env.encode("utf-8"))
     return load(folder)
@@ -127,7 +130,7 @@ def load(folder: Path) -> KeySet:
             root_key=values[EHC_ROOT_FILE], index_key=values[EHC_INDEX_FILE], mode="production"
         ),
         qr_protection_key=values[NATIONAL_QR_FILE],
-        key_encryption_key=values[KEK_FILE],
+        kek=FileKeyEncryptionKey(folder),
         keyring=_load_keyring(folder),
     )
 
@@ -163,7 +166,8 @@ def retire(folder: Path, key_id: int) -> None:
 
 def summary(folder: Path) -> dict[str, Any]:
     """What an operator may see of a keys folder: key ids and states, no key material."""
-    keyring = load(folder).keyring
+    loaded = load(folder)
+    keyring = loaded.keyring
     mode = IssuerMode.PRODUCTION
     return {
         "folder": str(folder),
@@ -172,6 +176,7 @@ def summary(folder: Path) -> dict[str, Any]:
             {"kid": kid, "status": _status(keyring, kid)} for kid in keyring.key_ids(mode)
         ],
         "secrets": sorted(SECRET_SIZES),
+        "kek_generations": list(loaded.kek.generations()),
     }
 
 

@@ -10,7 +10,7 @@ session capacity) hold under concurrency without reading any projection.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
@@ -19,7 +19,9 @@ from eventsourcing.persistence import Mapper
 
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.national_ids import ehc_id, main_index_id
+from healthcard.adapters.privacy.kek import KeyEncryptionKey
 from healthcard.adapters.privacy.keystore import KeyStore
+from healthcard.application import erasures
 from healthcard.application.authorisation import Authoriser, authorised
 from healthcard.application.bootstrap import (
     collaborators,
@@ -109,22 +111,26 @@ class HealthCardApp(Application[UUID]):
         clock: Clock | None = None,
         keystore: KeyStore | None = None,
         keyring: Keyring | None = None,
+        kek: KeyEncryptionKey | None = None,
         authoriser: Authoriser | None = None,
     ) -> None:
         self._authoriser = authoriser
         # Keys are judged, and a new SQLite file made private, before eventsourcing
         # opens (and perhaps creates) anything: construct_env only merges settings.
         settings = self.construct_env(self.name, env)
-        resolved = secrets(settings, config=config, keyring=keyring)
+        resolved = secrets(
+            settings, config=config, keyring=keyring, kek=kek, keystore_given=keystore is not None
+        )
         prepare_storage(settings)
         super().__init__(env)
         try:
-            parts = collaborators(self.env, clock=clock, keystore=keystore)
+            parts = collaborators(self.env, clock=clock, keystore=keystore, kek=resolved.kek)
         except BaseException:
             super().close()
             raise
         self.config = resolved.config
         self.keyring = resolved.keyring
+        self.kek = resolved.kek
         self.clock = parts.clock
         self.keystore = parts.keystore
         self._owns_keystore = parts.owns_keystore
@@ -265,12 +271,12 @@ class HealthCardApp(Application[UUID]):
     def erase_personal_data(self, cmd: ErasePersonalData) -> None:
         """Crypto-shred a holder's personal data (see ``ErasePersonalData``).
 
-        The erasure events are saved first, then the keys are deleted. Re-running the
-        command on an erased card deletes the keys again, which completes an erasure
-        interrupted between the two steps.
+        The erasure events are saved first, then the keys are destroyed. If destroying
+        fails (the key store is down, a SQLite reader keeps old pages), the erasure is
+        recorded but incomplete: ``ErasureIncomplete`` says so, and
+        :meth:`complete_erasures` (or re-running this command) finishes it.
         """
-        for subject in self._record_erasure(cmd):
-            self.keystore.erase(subject)
+        erasures.destroy_keys(self.keystore, cmd.card_id, self._record_erasure(cmd))
 
     @retry_on_conflict
     def _record_erasure(self, cmd: ErasePersonalData) -> tuple[UUID, ...]:
@@ -282,6 +288,25 @@ class HealthCardApp(Application[UUID]):
         if erasure.changed:
             self.save(*erasure.changed)
         return erasure.subjects
+
+    def pending_erasures(self) -> list[UUID]:
+        """Subjects (cards, accounts) whose erasure is recorded but whose key remains."""
+        return erasures.pending_erasures(self, self.keystore)
+
+    def complete_erasures(self) -> erasures.ErasureReport:
+        """Finish every pending erasure, flush the key store and rotate the key-encryption
+        key (destroying retired generations older than ``backup_retention_days``).
+
+        Run it after erasures and on a schedule (``healthcard privacy complete-erasures``):
+        an erased person is unreadable in backups made before only once the generation
+        they were made under is destroyed (``docs/privacy.md``).
+        """
+        return erasures.complete_erasures(
+            self,
+            self.keystore,
+            at=self.clock(),
+            retention=timedelta(days=self.config.backup_retention_days),
+        )
 
     # -- clinic sessions and appointments ------------------------------------------
 

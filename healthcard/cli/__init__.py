@@ -7,7 +7,8 @@ One sub-app per area, each mounted the same way (``app.add_typer(area.app)``):
 - :mod:`~healthcard.cli.analytics` -- ``history``, ``as-of``, ``export``, ``stats``;
 - :mod:`~healthcard.cli.audit` -- ``audit``;
 - :mod:`~healthcard.cli.qr` -- ``qr verify``;
-- :mod:`~healthcard.cli.keys` -- ``keys generate|rotate|retire|show``.
+- :mod:`~healthcard.cli.keys` -- ``keys generate|rotate|retire|show``;
+- :mod:`~healthcard.cli.privacy` -- ``privacy status|complete-erasures``.
 
 What they share: :mod:`~healthcard.cli.options` (``--db`` and its one default,
 times, ``--json``), :mod:`~healthcard.cli.errors` (a refusal prints
@@ -21,7 +22,7 @@ from __future__ import annotations
 import typer
 
 from healthcard import __version__
-from healthcard.cli import analytics, audit, demo, keys, qr, readmodels
+from healthcard.cli import analytics, audit, demo, keys, privacy, qr, readmodels
 from healthcard.cli.errors import exits_on_domain_error, new_app
 
 app = new_app(
@@ -29,7 +30,7 @@ app = new_app(
     help="Resident electronic health cards (Sichuan): event-sourced, with a demo.",
 )
 
-for area in (demo, readmodels, analytics, audit, qr, keys):
+for area in (demo, readmodels, analytics, audit, qr, keys, privacy):
     app.add_typer(area.app)
 
 

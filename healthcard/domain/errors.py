@@ -245,6 +245,33 @@ class ConcurrencyConflict(HealthCardError):
     code = "concurrency_conflict"
 
 
+class StoreUnavailable(HealthCardError):
+    """A database the library owns (event store, key store) cannot be reached or dropped
+    the connection. Nothing was written by the failed step, so the command is safe to
+    retry; connections recover by themselves once the server is back."""
+
+    code = "store_unavailable"
+
+    def __init__(self, store: str) -> None:
+        super().__init__(f"the {store} is unavailable; retry shortly", field=None)
+        self.store = store
+
+
+class ErasureIncomplete(HealthCardError):
+    """An erasure is recorded in the log but some of its keys could not be destroyed yet
+    (the key store was unavailable, or a SQLite reader kept the deleted key in the
+    write-ahead log). ``HealthCardApp.complete_erasures()`` (or ``healthcard privacy
+    complete-erasures``) finishes it; until then the data can still be decrypted."""
+
+    code = "erasure_incomplete"
+
+    def __init__(self, why: str, *, card_id: UUID | None = None) -> None:
+        what = f"the erasure of card {card_id}" if card_id is not None else "an erasure"
+        super().__init__(f"{what} is recorded but not complete: {why}")
+        self.card_id = card_id
+        self.why = why
+
+
 # -- QR tokens ---------------------------------------------------------------
 
 

@@ -82,10 +82,43 @@ class PostgresServer:
             with self.connect() as conn:
                 conn.execute(f"DROP SCHEMA {name} CASCADE")
 
-    def env(self, schema: str) -> dict[str, str]:
+    @contextmanager
+    def database(self) -> Iterator[str]:
+        """A fresh database for one test, dropped afterwards (its connections first).
+
+        Why a database and not a schema: an outage is made on a database of one's own
+        (``ALLOW_CONNECTIONS false`` and its backends terminated), never on the shared
+        server, and a restored dump needs an empty database to land in.
+        """
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with self.connect("postgres") as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield name
+        finally:
+            with self.connect("postgres") as conn:
+                conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+    def refuse_connections(self, dbname: str) -> None:
+        """An outage of one database: no new connections, every open one terminated."""
+        with self.connect("postgres") as conn:
+            conn.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS false')
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+
+    def allow_connections(self, dbname: str) -> None:
+        """The end of :meth:`refuse_connections`' outage."""
+        with self.connect("postgres") as conn:
+            conn.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
+
+    def env(self, schema: str, *, dbname: str | None = None) -> dict[str, str]:
         """eventsourcing settings of an application whose tables live in ``schema``."""
         return postgres_env(
-            self.dbname,
+            dbname or self.dbname,
             host=self.host,
             port=self.port,
             user=self.user,
@@ -93,10 +126,10 @@ class PostgresServer:
             schema=schema,
         )
 
-    def conninfo(self) -> dict[str, Any]:
-        """Keyword arguments of ``psycopg.connect`` for the test database."""
+    def conninfo(self, dbname: str | None = None) -> dict[str, Any]:
+        """Keyword arguments of ``psycopg.connect`` for the test database (or ``dbname``)."""
         info: dict[str, Any] = {
-            "dbname": self.dbname,
+            "dbname": dbname or self.dbname,
             "host": self.host,
             "port": self.port,
             "user": self.user,

@@ -88,7 +88,12 @@ def test_generate_writes_every_secret_private_and_the_public_document(folder: Pa
     assert loaded.keyring.public_json(IssuerMode.PRODUCTION) == (
         folder / keys_folder.PUBLIC_FILE
     ).read_text(encoding="utf-8")
-    assert len({loaded.lookup_key, loaded.key_encryption_key}) == 2  # independent secrets
+    (generation,) = loaded.kek.generations()
+    kek_file = folder / f"kek-{generation}.key"
+    assert mode(kek_file) == 0o600
+    assert mode(folder / "kek.json") == 0o600
+    # independent secrets
+    assert loaded.lookup_key.hex() != kek_file.read_text(encoding="ascii").strip()
     assert "KeySet(folder=" in repr(loaded)
     assert loaded.lookup_key.hex() not in repr(loaded)
 
@@ -112,7 +117,8 @@ def test_an_app_loads_every_key_from_the_folder(
         assert app.config.lookup_key == loaded.lookup_key
         assert app.config.national_keys == loaded.national_keys
         assert app.config.qr_protection_key == loaded.qr_protection_key
-        assert app.config.key_encryption_key == loaded.key_encryption_key
+        assert app.kek is not None
+        assert app.kek.generations() == loaded.kek.generations()
         assert app.keyring.mode is IssuerMode.PRODUCTION
         assert app.config.test_keys() == []
         driver = Driver(app)
@@ -219,7 +225,7 @@ def test_a_key_file_owned_by_another_user_is_refused(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.fail("this test runs as root (CI does) to give a file away")
     folder = keys_folder_at(tmp_path / "keys")
-    os.chown(folder / "kek.key", 4242, 4242)
+    os.chown(folder / "kek.json", 4242, 4242)
     with pytest.raises(InsecureKeyFile, match="another user"):
         keys_folder.load(folder)
 
@@ -233,8 +239,16 @@ def test_a_folder_others_can_write_is_refused(tmp_path: Path) -> None:
 
 def test_a_missing_key_is_a_typed_error_naming_the_file(tmp_path: Path) -> None:
     folder = keys_folder_at(tmp_path / "keys")
-    (folder / "kek.key").unlink()
-    with pytest.raises(InsecureKeyFile, match=r"kek\.key"):
+    (folder / "kek.json").unlink()
+    with pytest.raises(InsecureKeyFile, match=r"kek\.json"):
+        keys_folder.load(folder)
+
+
+def test_a_missing_key_encryption_key_generation_names_its_file(tmp_path: Path) -> None:
+    folder = keys_folder_at(tmp_path / "keys")
+    (generation,) = keys_folder.load(folder).kek.generations()
+    (folder / f"kek-{generation}.key").unlink()
+    with pytest.raises(InsecureKeyFile, match=rf"kek-{generation}\.key"):
         keys_folder.load(folder)
 
 
