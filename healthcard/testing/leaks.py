@@ -28,10 +28,10 @@ import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -528,42 +528,6 @@ def pg_wal_window(conninfo: Mapping[str, Any]) -> Iterator[WalWindow]:
         conn.close()
 
 
-# -- a database of one's own ------------------------------------------------------------
-
-
-class _Server(Protocol):
-    """What :func:`pg_own_database` needs of a server (``PostgresServer``, a dataclass)."""
-
-    @property
-    def dbname(self) -> str: ...
-
-    def connect(self, dbname: str | None = None) -> psycopg.Connection[Any]: ...
-
-
-_S = TypeVar("_S", bound=_Server)
-
-
-@contextmanager
-def pg_own_database(server: _S) -> Iterator[_S]:
-    """A new, empty database for one test, dropped afterwards (its sessions ended):
-    ``server`` (a ``healthcard.testing.postgres.PostgresServer``) with that ``dbname``.
-
-    Why: ``pageinspect`` is installed per database, and a test's extension should not
-    be left in the shared test database; nor can another test's tables get in its way.
-    ``template0``: a copy of it can be made while others are connected to ``template1``.
-    """
-    name = f"hc_leaks_{uuid.uuid4().hex[:12]}"
-    with server.connect("postgres") as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    try:
-        yield cast(_S, replace(cast(Any, server), dbname=name))
-    finally:
-        with server.connect("postgres") as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
 __all__ = [
     "Persona",
     "WalRecycled",
@@ -576,7 +540,6 @@ __all__ = [
     "pg_dump",
     "pg_dump_bytes",
     "pg_heap_bytes",
-    "pg_own_database",
     "pg_schema_tables",
     "pg_wal_bytes",
     "pg_wal_window",

@@ -14,10 +14,11 @@ import os
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from healthcard.adapters.persistence import postgres_env
 from healthcard.testing.leaks import pg_dump
@@ -84,21 +85,35 @@ class PostgresServer:
 
     @contextmanager
     def database(self) -> Iterator[str]:
-        """A fresh database for one test, dropped afterwards (its connections first).
+        """A fresh database for one test, dropped afterwards (its sessions ended).
 
         Why a database and not a schema: an outage is made on a database of one's own
         (``ALLOW_CONNECTIONS false`` and its backends terminated), never on the shared
-        server, and a restored dump needs an empty database to land in.
+        server; a restored dump needs an empty database to land in; an extension
+        (``pageinspect``) stays out of the shared test database. ``template0``: a copy
+        of it can be made while others are connected to ``template1``.
         """
         name = f"t_{uuid.uuid4().hex[:12]}"
         with self.connect("postgres") as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+            )
         try:
             yield name
         finally:
             with self.connect("postgres") as conn:
-                conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(name))
+                )
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+
+    @contextmanager
+    def own_database(self) -> Iterator[PostgresServer]:
+        """This server with a fresh database of the test's own as its ``dbname``."""
+        with self.database() as name:
+            yield replace(self, dbname=name)
 
     def refuse_connections(self, dbname: str) -> None:
         """An outage of one database: no new connections, every open one terminated."""

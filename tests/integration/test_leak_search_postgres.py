@@ -30,7 +30,6 @@ from healthcard.testing.leaks import (
     pg_dump,
     pg_dump_bytes,
     pg_heap_bytes,
-    pg_own_database,
     pg_schema_tables,
     pg_wal_window,
 )
@@ -42,7 +41,7 @@ ZLIB = "eventsourcing.compressor:ZlibCompressor"
 @pytest.fixture
 def own_pg(pg_server: PostgresServer) -> Iterator[PostgresServer]:
     """A database of this test's own (pageinspect goes in it), dropped afterwards."""
-    with pg_own_database(pg_server) as server:
+    with pg_server.own_database() as server:
         yield server
 
 

@@ -32,7 +32,6 @@ from healthcard.testing.leaks import (
     WalWindow,
     pg_dump_bytes,
     pg_heap_bytes,
-    pg_own_database,
     pg_schema_tables,
     pg_wal_window,
     sqlite_bytes,
@@ -165,7 +164,7 @@ def test_the_grep_is_able_to_find_clear_data(tmp_path: Path) -> None:
 @pytest.fixture
 def own_pg(pg_server: PostgresServer) -> Iterator[PostgresServer]:
     """A database of this test's own (pageinspect goes in it), dropped afterwards."""
-    with pg_own_database(pg_server) as server:
+    with pg_server.own_database() as server:
         yield server
 
 

@@ -28,7 +28,6 @@ from healthcard.testing.leaks import (
     Persona,
     pg_dump_bytes,
     pg_heap_bytes,
-    pg_own_database,
     pg_schema_tables,
     pg_wal_window,
 )
@@ -167,7 +166,7 @@ def test_postgres_key_store(pg_server: PostgresServer, pg_schema: str) -> None:
 @pytest.fixture
 def own_pg(pg_server: PostgresServer) -> Iterator[PostgresServer]:
     """A database of this test's own (pageinspect goes in it), dropped afterwards."""
-    with pg_own_database(pg_server) as server:
+    with pg_server.own_database() as server:
         yield server
 
 
