@@ -90,6 +90,7 @@ class HealthCard(Aggregate):
         self.ehc_id: str | None = None
         self.accounts: dict[UUID, Relation] = {}
         self.former_accounts: dict[UUID, Relation] = {}
+        self.own_accounts: dict[UUID, None] = {}  # ever bound as 01 (self), in order
         self.erased = False
         self.registration: Registration | None = None  # as registered (None once erased)
         self.accepted_nonces: dict[str, datetime] = {}  # QR token nonce -> remember until
@@ -375,6 +376,8 @@ class HealthCard(Aggregate):
     @applies(Bound)
     def _bound(self, event: Bound) -> None:
         self.accounts[event.account_id] = event.relation
+        if event.relation is Relation.SELF:
+            self.own_accounts[event.account_id] = None
 
     @applies(Unbound)
     def _unbound(self, event: Unbound) -> None:

@@ -22,7 +22,6 @@ from healthcard.domain.card import HealthCard
 from healthcard.domain.card_values import CardStatus
 from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.identity import IdentityDocument
-from healthcard.domain.relation import Relation
 
 
 class Related(Protocol):
@@ -38,10 +37,11 @@ class Related(Protocol):
 
 
 def holder_accounts(card: HealthCard) -> tuple[UUID, ...]:
-    """The holder's own accounts: bound (now, or before the card was cancelled) as
-    relation 01 (self). These are erased with the holder's personal data."""
-    bindings = card.accounts or card.former_accounts
-    return tuple(account for account, relation in bindings.items() if relation is Relation.SELF)
+    """The holder's own accounts: every account ever bound to the card as relation 01
+    (self) — bound now, before the card was cancelled, or unbound since (a phone the
+    holder unbound still carries their number). These are erased with the holder's
+    personal data when they hold no other card."""
+    return tuple(card.own_accounts)
 
 
 def cancel_card(

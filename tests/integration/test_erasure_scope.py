@@ -8,7 +8,7 @@ the phone account, which still holds the mother's own card, keeps its identifier
 from __future__ import annotations
 
 from healthcard import HealthCardApp
-from healthcard.application.commands import AccountRef, BindCard, ErasePersonalData
+from healthcard.application.commands import AccountRef, BindCard, ErasePersonalData, UnbindCard
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.relation import Relation
 from healthcard.testing.world import Driver
@@ -39,3 +39,30 @@ def test_an_account_that_holds_only_the_erased_card_goes_with_it(app: HealthCard
     account_id = app.account(MOTHERS_PHONE).id
     app.erase_personal_data(ErasePersonalData(audit=STAFF, card_id=card))
     assert app.keystore.is_erased(account_id)
+
+
+def test_the_holders_own_account_unbound_before_the_erasure_goes_with_it(
+    app: HealthCardApp,
+) -> None:
+    """An account once bound as self and unbound since still carries the holder's number."""
+    driver = Driver(app)
+    card = driver.register()
+    app.bind(BindCard(audit=STAFF, card_id=card, account=MOTHERS_PHONE, relation="01"))
+    account_id = app.account(MOTHERS_PHONE).id
+    app.unbind(UnbindCard(audit=STAFF, card_id=card, account=MOTHERS_PHONE))
+    app.erase_personal_data(ErasePersonalData(audit=STAFF, card_id=card))
+    assert app.keystore.is_erased(account_id)
+    assert app.account(MOTHERS_PHONE).erased
+    assert account_id not in app.pending_erasures()
+
+
+def test_an_unbound_own_account_that_now_holds_another_card_is_kept(app: HealthCardApp) -> None:
+    driver = Driver(app)
+    card, other = driver.register(), driver.register(name="李华")
+    app.bind(BindCard(audit=STAFF, card_id=card, account=MOTHERS_PHONE, relation="01"))
+    app.unbind(UnbindCard(audit=STAFF, card_id=card, account=MOTHERS_PHONE))
+    app.bind(BindCard(audit=STAFF, card_id=other, account=MOTHERS_PHONE, relation="01"))
+    app.erase_personal_data(ErasePersonalData(audit=STAFF, card_id=card))
+    account = app.account(MOTHERS_PHONE)
+    assert not account.erased
+    assert account.cards == {other: Relation.SELF}
