@@ -11,7 +11,8 @@ The card at a *version* is ``HealthCardApp.card_as_of(card_id, version)``.
   ``version_at``, ``describe_card``
 - :mod:`~healthcard.analytics.audit_trail` -- ``audit_trail``: who did what to a card
 - :mod:`~healthcard.analytics.funnel` -- ``compute_stats`` (funnel, channel mix, no-shows)
-- :mod:`~healthcard.analytics.export` -- ``export_log`` (masked unless ``clear=True``)
+- :mod:`~healthcard.analytics.export` -- ``export_log`` (masked by the export's k rules
+  unless ``clear=True``; ids pseudonymised on request), ``load_salt``
 
 Masking of event states is :func:`healthcard.adapters.privacy.masking.mask_state`.
 """

@@ -25,11 +25,12 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from healthcard.adapters.privacy.masking import (
+    MASK,
     mask_document_number,
-    mask_identifier,
     mask_name,
     mask_phone,
     mask_state,
+    originator_is_keyed,
 )
 from healthcard.analytics.log import LogFilter, LogReader, Progress
 from healthcard.application import HealthCardApp
@@ -50,7 +51,9 @@ class HistoryEntry:
     timestamp: datetime
     event_type: str
     topic: str
-    originator_id: UUID
+    originator_id: UUID | None
+    """The aggregate's id; ``None`` in a masked history when it is a keyed hash of a
+    document or account (a document claim's, an account's)."""
     channel: str
     actor: str
     institution: str
@@ -63,7 +66,7 @@ class HistoryEntry:
             "timestamp": self.timestamp.isoformat(),
             "event_type": self.event_type,
             "topic": self.topic,
-            "originator_id": str(self.originator_id),
+            "originator_id": None if self.originator_id is None else str(self.originator_id),
             "channel": self.channel,
             "actor": self.actor,
             "institution": self.institution,
@@ -77,8 +80,11 @@ def entry_for(
     data = event.model_dump(
         mode="json", exclude={"originator_id", "originator_version", "timestamp", "audit"}
     )
+    originator: UUID | None = event.originator_id
     if not clear:
         data = mask_state(type(event), data)
+        if originator_is_keyed(type(event)):
+            originator = None
     own = event.originator_id == card_id
     return HistoryEntry(
         position=position,
@@ -86,7 +92,7 @@ def entry_for(
         timestamp=event.timestamp,
         event_type=type(event).__name__,
         topic=topic_of(type(event)),
-        originator_id=event.originator_id,
+        originator_id=originator,
         channel=event.audit.channel.value,
         actor=event.audit.actor,
         institution=event.audit.institution,
@@ -174,7 +180,12 @@ def version_at(app: Application[UUID], card_id: UUID, at: datetime) -> int:
 
 
 def describe_card(card: HealthCard, *, clear: bool = False) -> dict[str, Any]:
-    """A JSON-friendly view of a card's state (personal data masked unless ``clear``)."""
+    """A JSON-friendly view of a card's state (personal data masked unless ``clear``).
+
+    Masked, the EHC ID is starred entirely and the accounts the card is bound to are
+    numbered (``#1``, ``#2`` in binding order) instead of named by their ids, which
+    are keyed hashes of the phone or open id; their relations stay.
+    """
     document = card.document
     number = None if document is None else document.number
     name, phone = card.name, card.phone
@@ -200,8 +211,11 @@ def describe_card(card: HealthCard, *, clear: bool = False) -> dict[str, Any]:
         "sex": None if card.sex is None else card.sex.value,
         "birth_date": birth,
         "verified_by": card.verified_by,
-        "ehc_id": card.ehc_id if clear or card.ehc_id is None else mask_identifier(card.ehc_id),
-        "accounts": {str(a): relation.value for a, relation in card.accounts.items()},
+        "ehc_id": card.ehc_id if clear or card.ehc_id is None else MASK * 3,
+        "accounts": {
+            (str(account) if clear else f"#{number}"): relation.value
+            for number, (account, relation) in enumerate(card.accounts.items(), start=1)
+        },
         "erased": bool(getattr(card, "erased", False)),
     }
 

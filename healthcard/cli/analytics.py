@@ -4,7 +4,8 @@ Mounted on the main command (``healthcard history ...``); ``app`` also runs them
 standalone. Which log, times and ``--json``: :mod:`healthcard.cli.options`. Output:
 tables for people, ``--json`` for scripts (one JSON document on stdout); progress
 bars go to stderr, only for work that reads the whole log. Personal data is masked
-unless ``--clear`` is given.
+unless ``--clear`` is given; ``export`` masks by the export's k rules and, with
+``--pseudonymise``, also replaces the ids that would join the file to other data.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from healthcard.analytics.export import ExportFormat, export_log
+from healthcard.analytics.export import ExportFormat, export_log, load_salt
 from healthcard.analytics.funnel import STAGES, GroupBy, Stats, compute_stats
 from healthcard.analytics.history import card_as_of_time, card_history, describe_card
 from healthcard.analytics.log import LogFilter, LogReader, resolve_event_types
@@ -39,6 +40,7 @@ from healthcard.cli.options import (
 )
 from healthcard.cli.progress import progress
 from healthcard.domain.clock import CHINA_TZ
+from healthcard.domain.errors import InvalidInput
 
 SinceOption = Annotated[
     str | None,
@@ -172,9 +174,29 @@ def export(
         int,
         typer.Option(help="Events per batch read and written.", min=1, max=SQLITE_MAX_INTEGER),
     ] = 5_000,
+    pseudonymise: Annotated[
+        bool,
+        typer.Option(
+            "--pseudonymise",
+            help="Replace card, appointment and correlation ids by pseudonyms under a salt "
+            "drawn for this export only (two exports cannot be joined by them).",
+        ),
+    ] = False,
+    salt_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--pseudonym-salt-file",
+            help="Pseudonymise under the salt kept in this file (created, mode 0600, if "
+            "missing), so that exports made with the same file can be joined.",
+            dir_okay=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Export the log, or a filtered slice, streaming (personal data masked by default)."""
+    if clear and (pseudonymise or salt_file is not None):
+        raise InvalidInput("--pseudonymise", "pseudonyms are for masked exports, not --clear")
+    salt = None if salt_file is None else load_salt(salt_file)
     flt = LogFilter(
         since=None if since is None else parse_time(since, param="--since"),
         until=None if until is None else parse_time(until, param="--until"),
@@ -193,12 +215,15 @@ def export(
             clear=clear,
             batch_size=batch_size,
             progress=lambda position: bar.reach(position, total),
+            pseudonymise=pseudonymise,
+            salt=salt,
         )
     result = {
         "path": str(summary.path),
         "format": summary.format.value,
         "rows": summary.rows,
         "masked": summary.masked,
+        "pseudonymised": summary.pseudonymised,
         "last_position": summary.last_position,
     }
     if as_json:

@@ -200,3 +200,95 @@ def test_ids_are_uuids(log: tuple[Path, dict[str, object]]) -> None:
     db, _ = log
     code, _, _ = run("history", "not-a-uuid", "--db", str(db))
     assert code == 2
+
+
+def keyed_ids_of(db: Path, card: object) -> set[str]:
+    """The keyed-hash ids (account, document claim) a clear related history shows."""
+    code, out, _ = run("history", str(card), "--db", str(db), "--json", "--clear", "--related")
+    assert code == 0
+    found: set[str] = set()
+    for entry in json.loads(out):
+        if entry["event_type"] in ("DocumentClaimed", "CardAdded", "AccountOpened"):
+            found.add(entry["originator_id"])
+        if entry["data"].get("account_id"):
+            found.add(entry["data"]["account_id"])
+    return found
+
+
+def test_masked_history_and_as_of_show_no_keyed_id_and_no_part_of_the_ehc_id(
+    log: tuple[Path, dict[str, object]],
+) -> None:
+    db, ids = log
+    keyed = keyed_ids_of(db, ids["card"])
+    assert len(keyed) >= 2  # the document claim and the phone account
+    code, out, _ = run("history", str(ids["card"]), "--db", str(db), "--json", "--related")
+    assert code == 0
+    assert sorted(value for value in keyed if value in out) == []
+    entries = json.loads(out)
+    claimed = [e for e in entries if e["event_type"] == "DocumentClaimed"]
+    assert [e["originator_id"] for e in claimed] == [None]
+    completed = next(e for e in entries if e["event_type"] == "IdentityCompleted")
+    assert (completed["data"]["ehc_id"], completed["data"]["main_index_id"]) == ("***", "***")
+    code, out, _ = run("as-of", str(ids["card"]), "--version", "3", "--db", str(db), "--json")
+    assert code == 0
+    view = json.loads(out)
+    assert sorted(value for value in keyed if value in out) == []
+    assert view["ehc_id"] == "***"
+    assert view["accounts"] == {"#1": "01"}
+
+
+def test_export_pseudonymises_on_request_and_joins_only_with_the_same_salt_file(
+    log: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    db, ids = log
+
+    def export(name: str, *options: str) -> tuple[dict[str, object], list[dict[str, object]]]:
+        out = tmp_path / name
+        code, stdout, err = run("export", "--out", str(out), "--db", str(db), "--json", *options)
+        assert code == 0, err
+        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        return json.loads(stdout), rows
+
+    summary, first = export("a.jsonl", "--pseudonymise")
+    assert summary["pseudonymised"] is True
+    assert str(ids["card"]) not in repr(first)
+    _, second = export("b.jsonl", "--pseudonymise")
+    cards = [{row["card_id"] for row in rows} - {None} for rows in (first, second)]
+    assert cards[0].isdisjoint(cards[1])
+
+    salt_file = tmp_path / "exports.salt"
+    summary, third = export("c.jsonl", "--pseudonym-salt-file", str(salt_file))
+    assert summary["pseudonymised"] is True
+    assert oct(salt_file.stat().st_mode & 0o777) == oct(0o600)
+    salt = salt_file.read_text().strip()
+    _, fourth = export("d.jsonl", "--pseudonym-salt-file", str(salt_file))
+    assert [row["card_id"] for row in third] == [row["card_id"] for row in fourth]
+    assert salt not in (tmp_path / "c.jsonl").read_text() + json.dumps(summary)
+
+
+def test_export_refuses_pseudonyms_with_clear_and_an_open_salt_file(
+    log: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
+    db, _ = log
+    out = tmp_path / "x.jsonl"
+    code, _, err = run("export", "--out", str(out), "--db", str(db), "--clear", "--pseudonymise")
+    assert code == 2
+    assert err.startswith("error[invalid_input]")
+    assert "--pseudonymise" in err
+    salt_file = tmp_path / "open.salt"
+    salt_file.write_text("00" * 32)
+    salt_file.chmod(0o644)
+    code, _, err = run(
+        "export", "--out", str(out), "--db", str(db), "--pseudonym-salt-file", str(salt_file)
+    )
+    assert code == 2
+    assert err.startswith("error[insecure_key_file]")
+    salt_file.chmod(0o600)
+    salt_file.write_text("too short")
+    code, _, err = run(
+        "export", "--out", str(out), "--db", str(db), "--pseudonym-salt-file", str(salt_file)
+    )
+    assert code == 2
+    assert err.startswith("error[invalid_input]")
+    assert "pseudonym_salt_file" in err
+    assert not out.exists()

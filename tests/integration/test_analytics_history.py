@@ -261,6 +261,22 @@ def test_describe_masks_unless_clear(world: tuple[HealthCardApp, Driver, FakeClo
     assert clear["birth_date"] == person.birth_date.isoformat()
 
 
+def test_a_masked_description_names_no_account_and_shows_nothing_of_the_ehc_id(
+    world: tuple[HealthCardApp, Driver, FakeClock],
+) -> None:
+    app, driver, _ = world
+    card_id = driver.register()
+    driver.complete_identity(card_id)
+    driver.bind(card_id)
+    card = app.card(card_id)
+    (account,) = card.accounts  # a keyed hash of the phone
+    masked = describe_card(card)
+    assert masked["accounts"] == {"#1": card.accounts[account].value}
+    assert masked["ehc_id"] == "***"
+    assert str(account) not in repr(masked)
+    assert describe_card(card, clear=True)["accounts"] == {str(account): "01"}
+
+
 def test_naive_times_are_refused(
     world: tuple[HealthCardApp, Driver, FakeClock], tmp_path: Path
 ) -> None:
