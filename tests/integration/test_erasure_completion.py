@@ -194,3 +194,17 @@ def test_the_postgres_key_store_recovers_from_terminated_connections(
             assert store.key_for_reading(subject) == key
     finally:
         store.close()
+
+
+def test_a_postgres_key_store_opened_during_an_outage_says_so(
+    pg_server: PostgresServer, own_database: str
+) -> None:
+    pg_server.refuse_connections(own_database)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            PostgresKeyStore(pg_server.conninfo(own_database), timeout=1.0)
+        assert time.monotonic() - started < 5.0
+    finally:
+        pg_server.allow_connections(own_database)
+    PostgresKeyStore(pg_server.conninfo(own_database), timeout=1.0).close()
