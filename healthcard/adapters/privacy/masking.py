@@ -352,6 +352,12 @@ def mask_export_state(
 ) -> dict[str, Any]:
     """A copy of an event's JSON state as a masked export writes it (the k rules of the
     module docstring); ``on`` is the China date of the event, for the age band."""
+    if (
+        not personal_names(event_class)
+        and not keyed_id_fields(event_class)
+        and GENERALISED_FIELDS.isdisjoint(state)
+    ):
+        return state  # most events (sessions, appointments, uses): nothing to mask
     masked = _mask_fields(event_class, state, EXPORT_FIELD_MASKS)
     for name in GENERALISED_FIELDS:
         if masked.get(name) is not None:
