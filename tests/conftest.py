@@ -17,6 +17,8 @@ import pytest
 from healthcard import HealthCardApp
 from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.persistence import memory_env, sqlite_env
+from healthcard.adapters.privacy.kek import FileKeyEncryptionKey
+from healthcard.adapters.secret_files import private_folder
 from healthcard.domain.audit import Audit, Channel
 from healthcard.testing.postgres import PostgresServer
 
@@ -51,6 +53,15 @@ def pg_schema(pg_server: PostgresServer) -> Iterator[str]:
 def pg_env(pg_server: PostgresServer, pg_schema: str) -> dict[str, str]:
     """eventsourcing settings of an application in this test's schema."""
     return pg_server.env(pg_schema)
+
+
+@pytest.fixture
+def kek_folder(tmp_path: Path) -> Path:
+    """A private folder holding one key-encryption key generation (``kek.json``)."""
+    path = tmp_path / "kek"
+    private_folder(path)
+    FileKeyEncryptionKey.create_in(path)
+    return path
 
 
 @pytest.fixture

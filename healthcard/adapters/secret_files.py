@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from healthcard.domain.errors import InsecureKeyFile
+from healthcard.domain.errors import ConfigurationError, InsecureKeyFile
 
 PRIVATE_FILE = 0o600
 PRIVATE_FOLDER = 0o700
@@ -49,6 +49,21 @@ def read_secret(path: Path) -> bytes:
     """The content of a private file (``check_private`` first)."""
     check_private(path)
     return path.read_bytes()
+
+
+def read_hex_key(path: Path, size: int) -> bytes:
+    """A key of ``size`` bytes kept as hex in a private file; typed errors name the
+    file, never the content."""
+    text = read_secret(path).decode("ascii", errors="replace").strip()
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ConfigurationError(f"{path} does not hold a hex key", field="key_file") from None
+    if len(key) != size:
+        raise ConfigurationError(
+            f"{path} must hold {size} bytes ({2 * size} hex)", field="key_file"
+        )
+    return key
 
 
 def write_secret(path: Path, data: bytes, *, replace: bool = False) -> None:
@@ -99,6 +114,7 @@ __all__ = [
     "check_private",
     "create_private_file",
     "private_folder",
+    "read_hex_key",
     "read_secret",
     "replace_file",
     "write_secret",

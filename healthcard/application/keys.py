@@ -43,6 +43,7 @@ from healthcard.adapters.privacy.kek import FileKeyEncryptionKey
 from healthcard.adapters.secret_files import (
     check_private,
     private_folder,
+    read_hex_key,
     read_secret,
     replace_file,
     write_secret,
@@ -119,7 +120,7 @@ def generate(folder: Path) -> KeySet:
 def load(folder: Path) -> KeySet:
     """Read and check a keys folder; typed errors name the file, never a key."""
     check_private(folder, folder=True)
-    values = {name: _read_key(folder / name, size) for name, size in SECRET_SIZES.items()}
+    values = {name: read_hex_key(folder / name, size) for name, size in SECRET_SIZES.items()}
     for name, public in PUBLIC_TEST_KEYS.items():
         if values[name] == public:
             raise InsecureConfiguration(f"key in {name} (a public test key)")
@@ -183,19 +184,6 @@ def summary(folder: Path) -> dict[str, Any]:
 def _status(keyring: Keyring, key_id: int) -> str:
     key = keyring.verification_key(IssuerMode.PRODUCTION, key_id)
     return "retired" if key is not None and key.retired else "active"
-
-
-def _read_key(path: Path, size: int) -> bytes:
-    text = read_secret(path).decode("ascii", errors="replace").strip()
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise ConfigurationError(f"{path} does not hold a hex key", field="key_file") from None
-    if len(key) != size:
-        raise ConfigurationError(
-            f"{path} must hold {size} bytes ({2 * size} hex)", field="key_file"
-        )
-    return key
 
 
 def _load_keyring(folder: Path) -> Keyring:

@@ -20,7 +20,6 @@ from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.persistence import sqlite_env
 from healthcard.adapters.privacy.kek import FileKeyEncryptionKey
 from healthcard.adapters.privacy.keystore import PostgresKeyStore
-from healthcard.adapters.secret_files import private_folder
 from healthcard.application import keys as keys_folder
 from healthcard.application.commands import ErasePersonalData
 from healthcard.domain.audit import Audit
@@ -36,11 +35,8 @@ def _erase(app: HealthCardApp, audit: Audit, card_id: UUID) -> None:
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "keys"
-    private_folder(path)
-    FileKeyEncryptionKey.create_in(path)
-    return path
+def folder(kek_folder: Path) -> Path:
+    return kek_folder
 
 
 # -- SQLite: a reader keeps old pages in the write-ahead log -----------------------------

@@ -16,16 +16,12 @@ from healthcard.adapters.privacy.kek import (
     KeyEncryptionKey,
 )
 from healthcard.adapters.privacy.keystore import new_key
-from healthcard.adapters.secret_files import private_folder
 from healthcard.domain.errors import ConfigurationError, InsecureKeyFile
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "keys"
-    private_folder(path)
-    FileKeyEncryptionKey.create_in(path)
-    return path
+def folder(kek_folder: Path) -> Path:
+    return kek_folder
 
 
 @pytest.fixture(params=["memory", "file"])

@@ -25,7 +25,6 @@ from healthcard.adapters.privacy.kek import (
 )
 from healthcard.adapters.privacy.keystore import PostgresKeyStore, SqliteKeyStore
 from healthcard.adapters.privacy.sql_keystore import KEYS_TABLE
-from healthcard.adapters.secret_files import private_folder
 from healthcard.domain.errors import ConfigurationError
 from healthcard.testing.postgres import PostgresServer
 
@@ -77,11 +76,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    path = tmp_path / "keys"
-    private_folder(path)
-    FileKeyEncryptionKey.create_in(path)
-    return path
+def folder(kek_folder: Path) -> Path:
+    return kek_folder
 
 
 def _stored(row: tuple[Any, ...]) -> bytes:

@@ -32,7 +32,12 @@ from typing import Final, Protocol, runtime_checkable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from healthcard.adapters.secret_files import check_private, read_secret, replace_file, write_secret
+from healthcard.adapters.secret_files import (
+    check_private,
+    read_hex_key,
+    replace_file,
+    write_secret,
+)
 from healthcard.domain.errors import ConfigurationError
 
 KEK_FORMAT: Final = "healthcard.kek/1"
@@ -230,17 +235,7 @@ def _write_key(folder: Path, generation: str) -> None:
 
 
 def _read_key(folder: Path, generation: str) -> bytes:
-    path = folder / _key_file(generation)
-    text = read_secret(path).decode("ascii", errors="replace").strip()
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise ConfigurationError(f"{path} does not hold a hex key", field="key_file") from None
-    if len(key) != KEK_SIZE:
-        raise ConfigurationError(
-            f"{path} must hold {KEK_SIZE} bytes ({2 * KEK_SIZE} hex)", field="key_file"
-        )
-    return key
+    return read_hex_key(folder / _key_file(generation), KEK_SIZE)
 
 
 def _read_state(folder: Path) -> list[str]:
