@@ -16,12 +16,23 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
 
+from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.persistence import postgres_env
-from healthcard.testing.leaks import pg_dump
+from healthcard.application import HealthCardApp
+from healthcard.domain.audit import Audit
+from healthcard.testing.leaks import (
+    Persona,
+    pg_dump,
+    pg_dump_bytes,
+    pg_heap_bytes,
+    pg_schema_tables,
+    pg_wal_window,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,4 +169,44 @@ class PostgresServer:
         return pg_dump(self.dbname, schema, self.host, self.port, self.user)
 
 
-__all__ = ["PostgresServer"]
+@dataclass(frozen=True, slots=True)
+class StoredTraces:
+    """What a PostgreSQL database holds after a test wrote to it, as the privacy
+    searches read it: the dump (bytea decoded), the heap pages, the WAL written."""
+
+    card_id: UUID
+    dump: bytes
+    heap: bytes
+    wal: bytes
+
+
+def traces_of_registration(
+    server: PostgresServer, person: Persona, audit: Audit, *, compressor: str = ""
+) -> StoredTraces:
+    """Register ``person`` (identity, own phone) in a fresh schema of ``server`` and
+    read back everything the database keeps of it, including the WAL written meanwhile.
+
+    Why one function: the privacy test and the guard that proves its searches can see
+    (sealing switched off) must look at the very same traces.
+    """
+    conninfo = server.conninfo()
+    with server.schema() as schema, pg_wal_window(conninfo) as wal:
+        env = server.env(schema)
+        if compressor:
+            env["COMPRESSOR_TOPIC"] = compressor
+        app = HealthCardApp(env, clock=FakeClock())
+        try:
+            card_id = person.register(app, audit)
+            if app.card(card_id).name != person.name:
+                raise AssertionError("the registered card does not read back")
+        finally:
+            app.close()
+        return StoredTraces(
+            card_id=card_id,
+            dump=pg_dump_bytes(conninfo, schema),
+            heap=pg_heap_bytes(conninfo, pg_schema_tables(conninfo, schema)),
+            wal=wal.read(),
+        )
+
+
+__all__ = ["PostgresServer", "StoredTraces", "traces_of_registration"]

@@ -19,8 +19,6 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from healthcard import HealthCardApp
-from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.privacy.sealing import PersonalDataCodec
 from healthcard.domain.audit import Audit
 from healthcard.testing.leaks import (
@@ -33,7 +31,7 @@ from healthcard.testing.leaks import (
     pg_schema_tables,
     pg_wal_window,
 )
-from healthcard.testing.postgres import PostgresServer
+from healthcard.testing.postgres import PostgresServer, traces_of_registration
 
 ZLIB = "eventsourcing.compressor:ZlibCompressor"
 
@@ -161,17 +159,7 @@ def test_searches_find_the_person_in_real_events_when_sealing_is_off(
 
     monkeypatch.setattr(PersonalDataCodec, "seal", leave_clear)
     person = Persona.unique()
-    conninfo = own_pg.conninfo()
-    with own_pg.schema() as schema, pg_wal_window(conninfo) as wal:
-        env = own_pg.env(schema)
-        if compressor:
-            env["COMPRESSOR_TOPIC"] = compressor
-        app = HealthCardApp(env, clock=FakeClock())
-        try:
-            card_id = person.register(app, audit)
-            assert app.card(card_id).name == person.name
-        finally:
-            app.close()
-        assert _found_whole(person, pg_dump_bytes(conninfo, schema))
-        assert _found_whole(person, pg_heap_bytes(conninfo, pg_schema_tables(conninfo, schema)))
-        assert _found_whole(person, wal.read())
+    traces = traces_of_registration(own_pg, person, audit, compressor=compressor)
+    assert _found_whole(person, traces.dump)
+    assert _found_whole(person, traces.heap)
+    assert _found_whole(person, traces.wal)

@@ -10,7 +10,6 @@ import orjson
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 
-from healthcard import HealthCardApp
 from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.privacy.keystore import (
@@ -26,12 +25,8 @@ from healthcard.domain.events.card import IdentityCompleted, Registered
 from healthcard.domain.personal import personal_fields
 from healthcard.testing.leaks import (
     Persona,
-    pg_dump_bytes,
-    pg_heap_bytes,
-    pg_schema_tables,
-    pg_wal_window,
 )
-from healthcard.testing.postgres import PostgresServer
+from healthcard.testing.postgres import PostgresServer, traces_of_registration
 
 
 def _mapper(keystore: KeyStore) -> PydanticMapper:
@@ -181,22 +176,10 @@ def test_postgres_holds_personal_fields_only_sealed(
     searches decode it, in the dump, the heap pages and the WAL written meanwhile
     (guarded in ``test_leak_search_postgres``), and find none of the person."""
     person = Persona.unique()
-    conninfo = own_pg.conninfo()
-    with own_pg.schema() as schema, pg_wal_window(conninfo) as wal:
-        env = own_pg.env(schema)
-        if compressor:
-            env["COMPRESSOR_TOPIC"] = compressor
-        app = HealthCardApp(env, clock=FakeClock())
-        try:
-            card_id = person.register(app, audit)
-            assert app.card(card_id).name == person.name
-        finally:
-            app.close()
-        dump = pg_dump_bytes(conninfo, schema)
-        heap = pg_heap_bytes(conninfo, pg_schema_tables(conninfo, schema))
-        # The audit lies only inside the events' state: seen, so the state was decoded.
-        assert audit.actor.encode() in dump
-        assert audit.actor.encode() in heap
-        assert person.hits(dump) == []
-        assert person.hits(heap) == []
-        assert person.hits(wal.read()) == []
+    traces = traces_of_registration(own_pg, person, audit, compressor=compressor)
+    # The audit lies only inside the events' state: seen, so the state was decoded.
+    assert audit.actor.encode() in traces.dump
+    assert audit.actor.encode() in traces.heap
+    assert person.hits(traces.dump) == []
+    assert person.hits(traces.heap) == []
+    assert person.hits(traces.wal) == []
