@@ -89,7 +89,9 @@ class HealthCardApp(Application[UUID]):
     """The health card service. Persistence comes from eventsourcing's environment
     variables; by default a SQLite file ``healthcard.sqlite3`` in the working folder.
     Its collaborators (configuration, clock, per-person key store, QR keyring) come
-    from :mod:`healthcard.application.bootstrap`: given, or read from the environment.
+    from :mod:`healthcard.application.bootstrap`: given, or read from the environment;
+    ``kek`` (a key-encryption key, by default the keys folder's) wraps the per-person
+    keys the built-in key stores keep (``docs/privacy.md``).
     An ``authoriser`` (:mod:`healthcard.application.authorisation`), when given, is
     asked before every command and refuses with ``NotAuthorised`` (``docs/security.md``).
     """
