@@ -88,24 +88,6 @@ CHUNK = 50_000
 """Rows generated and inserted at a time while populating."""
 KEY_BYTES = 32
 
-# The rotation's own statements, in their shape (sql_keystore's ``batch_first``,
-# ``batch_next`` and ``rewrap``), for the baseline to do the same reads and writes.
-BASE_FIRST = (
-    f"SELECT subject, key, kek FROM {KEYS_TABLE} WHERE key IS NOT NULL"  # noqa: S608 (constant)
-    " AND (kek IS NULL OR kek <> ?) ORDER BY subject LIMIT ?"
-)
-BASE_NEXT = (
-    f"SELECT subject, key, kek FROM {KEYS_TABLE} WHERE key IS NOT NULL"  # noqa: S608 (constant)
-    " AND (kek IS NULL OR kek <> ?) AND subject > ? ORDER BY subject LIMIT ?"
-)
-SQLITE_REWRITE = (
-    f"UPDATE {KEYS_TABLE} SET key = ?, kek = ? WHERE subject = ?"  # noqa: S608 (constant)
-    " AND key IS NOT NULL AND kek IS ?"
-)
-POSTGRES_REWRITE = (
-    f"UPDATE {KEYS_TABLE} SET key = %s, kek = %s WHERE subject = %s"  # noqa: S608 (constant)
-    " AND key IS NOT NULL AND kek IS NOT DISTINCT FROM %s"
-)
 NO_GENERATION = "19700101T000000Z-000000"
 """A generation no row is wrapped under: the baseline's filter lets every row through,
 as the rotation's does with the new generation."""
@@ -203,13 +185,13 @@ def populate_postgres(
 # -- baseline -----------------------------------------------------------------------
 
 
-def rewrite_sqlite(path: str) -> int:
+def rewrite_sqlite(path: str, statements: Mapping[str, str]) -> int:
     """Read every live row in the rotation's batches and write its bytes back reversed
     (run twice, the rows are as before), one ``BEGIN IMMEDIATE`` transaction per batch,
     on a connection set up as the store's (WAL, ``synchronous=NORMAL``,
     ``secure_delete``)."""
     count = 0
-    after: str | None = None
+    after: int | None = None
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA secure_delete=ON")
@@ -218,27 +200,31 @@ def rewrite_sqlite(path: str) -> int:
         while True:
             conn.execute("BEGIN IMMEDIATE")
             if after is None:
-                batch = conn.execute(BASE_FIRST, (NO_GENERATION, REWRAP_BATCH)).fetchall()
+                batch = conn.execute(
+                    statements["batch_first"], (NO_GENERATION, REWRAP_BATCH)
+                ).fetchall()
             else:
-                batch = conn.execute(BASE_NEXT, (NO_GENERATION, after, REWRAP_BATCH)).fetchall()
+                batch = conn.execute(
+                    statements["batch_next"], (NO_GENERATION, after, REWRAP_BATCH)
+                ).fetchall()
             if not batch:
                 conn.execute("COMMIT")
                 return count
             conn.executemany(
-                SQLITE_REWRITE,
-                [(stored[::-1], kek, subject, kek) for subject, stored, kek in batch],
+                statements["rewrap"],
+                [(stored[::-1], kek, subject, kek) for _, subject, stored, kek in batch],
             )
             conn.execute("COMMIT")
             count += len(batch)
             after = batch[-1][0]
 
 
-def rewrite_postgres(conninfo: Mapping[str, Any]) -> int:
+def rewrite_postgres(conninfo: Mapping[str, Any], statements: Mapping[str, str]) -> int:
     """As :func:`rewrite_sqlite`, on one autocommit connection with a transaction per
     batch and ``executemany`` on a cursor (as the store's ``_Psycopg`` does)."""
     count = 0
-    after: UUID | None = None
-    first, following = (text.replace("?", "%s") for text in (BASE_FIRST, BASE_NEXT))
+    after: object = None
+    first, following = statements["batch_first"], statements["batch_next"]
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         while True:
             with conn.transaction():
@@ -251,8 +237,8 @@ def rewrite_postgres(conninfo: Mapping[str, Any]) -> int:
                     return count
                 with conn.cursor() as cursor:
                     cursor.executemany(
-                        POSTGRES_REWRITE,
-                        [(stored[::-1], kek, subject, kek) for subject, stored, kek in batch],
+                        statements["rewrap"],
+                        [(stored[::-1], kek, subject, kek) for _, subject, stored, kek in batch],
                     )
             count += len(batch)
             after = batch[-1][0]
@@ -279,9 +265,9 @@ class Backend:
     """How to open the store, bulk-load it, rewrite it bare and tidy up between passes."""
 
     name: str
-    open: Callable[[FileKeyEncryptionKey], ManagedKeyStore]
+    open: Callable[[FileKeyEncryptionKey], SqliteKeyStore | PostgresKeyStore]
     populate: Callable[[Iterator[list[tuple[UUID, bytes]]], str], int]
-    rewrite: Callable[[], int]
+    rewrite: Callable[[Mapping[str, str]], int]
     settle: Callable[[], None]
 
 
@@ -333,10 +319,10 @@ def run_backend(backend: Backend, keys: int, folder: Path, *, profile: bool) -> 
             flush=True,
         )
         check_restored(store, sample, slice(0, 10))
-        warm_up = timed(backend.rewrite)
+        warm_up = timed(lambda: backend.rewrite(store.statements))
         backend.settle()
         print(f"warm-up bare rewrite (not measured) {warm_up.wall:.1f} s", flush=True)
-        base = timed(backend.rewrite)
+        base = timed(lambda: backend.rewrite(store.statements))
         backend.settle()
         assert base.rows == keys, base
         check_restored(store, sample, slice(10, 20))
@@ -386,7 +372,7 @@ def sqlite_backend(folder: Path) -> Backend:
         name="sqlite",
         open=lambda kek: SqliteKeyStore(path, kek=kek),
         populate=lambda rows, generation: populate_sqlite(path, rows, generation),
-        rewrite=lambda: rewrite_sqlite(path),
+        rewrite=lambda statements: rewrite_sqlite(path, statements),
         settle=lambda: None,
     )
 
@@ -396,7 +382,7 @@ def postgres_backend(conninfo: Mapping[str, Any]) -> Backend:
         name="postgres",
         open=lambda kek: PostgresKeyStore(conninfo, kek=kek, timeout=30.0),
         populate=lambda rows, generation: populate_postgres(conninfo, rows, generation),
-        rewrite=lambda: rewrite_postgres(conninfo),
+        rewrite=lambda statements: rewrite_postgres(conninfo, statements),
         settle=lambda: vacuum_postgres(conninfo),
     )
 

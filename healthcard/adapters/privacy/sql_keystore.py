@@ -117,6 +117,12 @@ class _SqlKeyStore:
         self._cache = _KeyCache(cache_ttl)
         self._current: str | None = None
 
+    @property
+    def statements(self) -> Mapping[str, str]:
+        """The store's SQL by name, as run (for diagnostics and the rotation benchmark's
+        baseline, which must read and write exactly as ``rotate`` does)."""
+        return {name: str(statement) for name, statement in self._sql.items()}
+
     # -- dialect --------------------------------------------------------------------
 
     def _connection(self, *, transaction: bool = False) -> Any:  # pragma: no cover
@@ -259,7 +265,9 @@ class _SqlKeyStore:
     def rotate(self, *, at: datetime, retention: timedelta) -> Rotation:
         """Make a new KEK generation current, re-wrap every live key under it (raw keys
         too), then destroy the retired generations whose window has ended and that
-        wrap no key any more. Safe to interrupt and run again."""
+        wrap no key any more. Safe to interrupt and run again: a row it skipped (a
+        SQLite ``VACUUM`` renumbering rows meanwhile) keeps its generation alive, never
+        lost, until the next rotation."""
         if self._kek is None:
             return Rotation(generation=None)
         generation = self._kek.create()
@@ -296,7 +304,7 @@ class _SqlKeyStore:
                 if not batch:
                     return count
                 updates = []
-                for value, stored, old in batch:
+                for _position, value, stored, old in batch:
                     subject = self._subject(value)
                     key = self._open(subject, stored, old)
                     wrapped = self._kek.wrap(generation, key, _context(subject))
@@ -356,10 +364,12 @@ _STATEMENTS: dict[str, str] = {
     "retire": "UPDATE {gens} SET state = 'retired', retired_at = ? WHERE state = 'current'",
     "add_current": "INSERT INTO {gens} (generation, state, created_at) VALUES (?, 'current', ?)",
     "lock_generation": "SELECT state FROM {gens} WHERE generation = ?",
-    "batch_first": "SELECT subject, key, kek FROM {keys} WHERE key IS NOT NULL"
-    " AND (kek IS NULL OR kek <> ?) ORDER BY subject LIMIT ?",
-    "batch_next": "SELECT subject, key, kek FROM {keys} WHERE key IS NOT NULL"
-    " AND (kek IS NULL OR kek <> ?) AND subject > ? ORDER BY subject LIMIT ?",
+    # Pages in rowid order: the order rows lie in the file, so a batch rewrites few
+    # pages (subject order touched a page per key: 4x the time, 35x the WAL).
+    "batch_first": "SELECT rowid, subject, key, kek FROM {keys} WHERE key IS NOT NULL"
+    " AND (kek IS NULL OR kek <> ?) ORDER BY rowid LIMIT ?",
+    "batch_next": "SELECT rowid, subject, key, kek FROM {keys} WHERE key IS NOT NULL"
+    " AND (kek IS NULL OR kek <> ?) AND rowid > ? ORDER BY rowid LIMIT ?",
     "rewrap": "UPDATE {keys} SET key = ?, kek = ? WHERE subject = ? AND key IS NOT NULL"
     " AND kek IS ?",
     "retired": "SELECT generation, retired_at FROM {gens} WHERE state = 'retired'"
@@ -492,6 +502,11 @@ class PostgresKeyStore(_SqlKeyStore):
                 " SELECT ?, 'current', ? WHERE NOT EXISTS"
                 " (SELECT 1 FROM {gens} WHERE state = 'current') ON CONFLICT DO NOTHING",
                 "lock_generation": "SELECT state FROM {gens} WHERE generation = ? FOR SHARE",
+                "batch_first": "SELECT subject, subject, key, kek FROM {keys}"
+                " WHERE key IS NOT NULL AND (kek IS NULL OR kek <> ?) ORDER BY subject LIMIT ?",
+                "batch_next": "SELECT subject, subject, key, kek FROM {keys}"
+                " WHERE key IS NOT NULL AND (kek IS NULL OR kek <> ?) AND subject > ?"
+                " ORDER BY subject LIMIT ?",
                 "rewrap": "UPDATE {keys} SET key = ?, kek = ? WHERE subject = ?"
                 " AND key IS NOT NULL AND kek IS NOT DISTINCT FROM ?",
                 "vacuum": "VACUUM {keys}",
