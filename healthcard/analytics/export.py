@@ -53,7 +53,11 @@ import orjson
 from eventsourcing.application import Application
 
 from healthcard.adapters.log_reader import DEFAULT_BATCH
-from healthcard.adapters.privacy.masking import mask_export_state, originator_is_keyed
+from healthcard.adapters.privacy.masking import (
+    mask_export_state,
+    originator_is_keyed,
+    sealed_reference_fields,
+)
 from healthcard.adapters.secret_files import create_private_file, read_secret, write_secret
 from healthcard.analytics.log import LogFilter, LogReader, LogRecord, Progress, is_card_topic
 from healthcard.domain.clock import china_date
@@ -182,6 +186,8 @@ def to_row(record: LogRecord, *, clear: bool = False, pseudonyms: Pseudonyms | N
             # cards of a household's account.
             originator = version = None
     card_id = None if record.card_id is None else str(record.card_id)
+    if not clear and "card_id" in sealed_reference_fields(event_class):
+        card_id = None  # which card an account holds is personal (sealed in the log)
     correlation_id = audit.get("correlation_id")
     if pseudonyms is not None:
         if is_card_topic(record.topic):

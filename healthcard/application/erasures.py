@@ -19,7 +19,7 @@ erased before the rotation (``docs/privacy.md``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,11 +65,20 @@ def pending_erasures(app: Application[UUID], keystore: KeyStore) -> list[UUID]:
     return [subject for subject in recorded_erasures(app) if _holds(keystore, subject)]
 
 
-def destroy_keys(keystore: KeyStore, card_id: UUID, subjects: Iterable[UUID]) -> None:
-    """Destroy the keys of an erasure that is recorded, then flush the store; any
-    failure is ``ErasureIncomplete`` (the recorded events keep it pending, nothing is
-    lost, :func:`complete_erasures` finishes it)."""
+Before = Callable[[Sequence[UUID]], None]
+"""What must happen to erased subjects while their keys still exist (the service deletes
+the locators that led to their streams)."""
+
+
+def destroy_keys(
+    keystore: KeyStore, card_id: UUID, subjects: Sequence[UUID], *, before: Before | None = None
+) -> None:
+    """Destroy the keys of an erasure that is recorded (after ``before``), then flush
+    the store; any failure is ``ErasureIncomplete`` (the recorded events keep it
+    pending, nothing is lost, :func:`complete_erasures` finishes it)."""
     with _incomplete_on_failure(card_id):
+        if before is not None:
+            before(subjects)
         for subject in subjects:
             keystore.erase(subject)
         if isinstance(keystore, ManagedKeyStore):
@@ -77,7 +86,12 @@ def destroy_keys(keystore: KeyStore, card_id: UUID, subjects: Iterable[UUID]) ->
 
 
 def complete_erasures(
-    app: Application[UUID], keystore: KeyStore, *, at: datetime, retention: timedelta
+    app: Application[UUID],
+    keystore: KeyStore,
+    *,
+    at: datetime,
+    retention: timedelta,
+    before: Before | None = None,
 ) -> ErasureReport:
     """Destroy the keys of every pending erasure, rotate the KEK, flush the store.
 
@@ -87,6 +101,8 @@ def complete_erasures(
     """
     pending = pending_erasures(app, keystore)
     with _incomplete_on_failure(None):
+        if before is not None and pending:
+            before(pending)
         for subject in pending:
             keystore.erase(subject)
         if not isinstance(keystore, ManagedKeyStore):

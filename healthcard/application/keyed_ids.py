@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
+from collections.abc import Iterator
 from uuid import UUID, uuid5
 
 from healthcard.domain.card_values import AccountKind
@@ -28,11 +30,31 @@ def keyed_uuid(key: bytes, purpose: str, value: str) -> UUID:
 
 
 def document_claim_id(key: bytes, document: IdentityDocument) -> UUID:
+    """The id 0.1.0 gave a document's claim stream (still found, never made anew)."""
     return keyed_uuid(key, "document", document.key())
 
 
 def account_id(key: bytes, kind: AccountKind, identifier: str) -> UUID:
+    """The id 0.1.0 gave an account stream (still found, never made anew)."""
     return keyed_uuid(key, "account", f"{kind.value}|{identifier}")
+
+
+def account_ids(key: bytes, kind: AccountKind, identifier: str) -> Iterator[UUID]:
+    """0.1.0's id of an account, then the ids its number moves on to after each erasure
+    when the key store keeps no locators (a KMS behind the plain ``KeyStore``)."""
+    yield account_id(key, kind, identifier)
+    for erasures in itertools.count(1):
+        yield keyed_uuid(key, "account", f"{kind.value}|{identifier}|{erasures}")
+
+
+def document_locator(key: bytes, document: IdentityDocument) -> UUID:
+    """The natural key of a document in the key store's locators (never a stream id)."""
+    return keyed_uuid(key, "locator|document", document.key())
+
+
+def account_locator(key: bytes, kind: AccountKind, identifier: str) -> UUID:
+    """The natural key of an account in the key store's locators (never a stream id)."""
+    return keyed_uuid(key, "locator|account", f"{kind.value}|{identifier}")
 
 
 def idempotent_uuid(purpose: str, key: str) -> UUID:

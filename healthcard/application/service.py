@@ -10,6 +10,7 @@ session capacity) hold under concurrency without reading any projection.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
@@ -20,7 +21,7 @@ from eventsourcing.persistence import Mapper
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.national_ids import ehc_id, main_index_id
 from healthcard.adapters.privacy.kek import KeyEncryptionKey
-from healthcard.adapters.privacy.keystore import KeyStore
+from healthcard.adapters.privacy.keystore import KeyStore, Locators
 from healthcard.application import erasures
 from healthcard.application.authorisation import Authoriser, authorised
 from healthcard.application.bootstrap import (
@@ -48,12 +49,8 @@ from healthcard.application.commands import (
     UseCard,
 )
 from healthcard.application.config import HealthCardConfig
-from healthcard.application.keyed_ids import (
-    account_id,
-    document_claim_id,
-    idempotency_id,
-    idempotent_uuid,
-)
+from healthcard.application.keyed_ids import idempotency_id, idempotent_uuid
+from healthcard.application.natural_keys import NaturalKeys
 from healthcard.application.retry import retry_on_conflict
 from healthcard.domain import policies
 from healthcard.domain.account import Account
@@ -74,6 +71,8 @@ from healthcard.domain.errors import (
     TokenRejectReason,
 )
 from healthcard.domain.events import catalog
+from healthcard.domain.events.account import AccountErased
+from healthcard.domain.events.card import PersonalDataErased
 from healthcard.domain.identity import IdentityDocument
 from healthcard.qr.issue import issue_token, token_mode
 from healthcard.qr.keyring import Keyring
@@ -94,6 +93,9 @@ class HealthCardApp(Application[UUID]):
     keys the built-in key stores keep (``docs/privacy.md``).
     An ``authoriser`` (:mod:`healthcard.application.authorisation`), when given, is
     asked before every command and refuses with ``NotAuthorised`` (``docs/security.md``).
+    ``ids`` makes the random ids (cards without an idempotency key, appointments, the
+    streams of claims and accounts): :func:`uuid.uuid4` by default, ``SeededIds`` for a
+    reproducible simulated day.
     """
 
     name = "HealthCard"
@@ -115,8 +117,10 @@ class HealthCardApp(Application[UUID]):
         keyring: Keyring | None = None,
         kek: KeyEncryptionKey | None = None,
         authoriser: Authoriser | None = None,
+        ids: Callable[[], UUID] | None = None,
     ) -> None:
         self._authoriser = authoriser
+        self.new_id = ids or uuid4
         # Keys are judged, and a new SQLite file made private, before eventsourcing
         # opens (and perhaps creates) anything: construct_env only merges settings.
         settings = self.construct_env(self.name, env)
@@ -137,6 +141,12 @@ class HealthCardApp(Application[UUID]):
         self.keystore = parts.keystore
         self._owns_keystore = parts.owns_keystore
         seal_personal_fields(self.mapper, self.keystore)
+        self.natural_keys = NaturalKeys(
+            self._find,
+            self.keystore if isinstance(self.keystore, Locators) else None,
+            self.config.lookup_key,
+            self.new_id,
+        )
 
     def construct_mapper(self) -> Mapper[UUID]:
         """One mapper for the whole application: pydantic + orjson, then eventsourcing's
@@ -179,7 +189,7 @@ class HealthCardApp(Application[UUID]):
                     raise IdempotencyKeyReused()
                 return card_id
         else:
-            card_id = uuid4()
+            card_id = self.new_id()
         card = HealthCard.register(
             card_id,
             issuer_mode=cmd.issuer_mode,
@@ -203,8 +213,7 @@ class HealthCardApp(Application[UUID]):
         index_id = main_index_id(doc.type.value, doc.number, keys.index_key)
         national_id = ehc_id(index_id, keys.root_key, doc.type.value, doc.number)
         at = self.clock()
-        claim_id = document_claim_id(self.config.lookup_key, doc)
-        claim = self._find(DocumentClaim, claim_id)
+        claim_id, claim = self.natural_keys.claim_to_take(doc)
         card.complete_identity(
             document=doc,
             name=cmd.name,
@@ -273,12 +282,15 @@ class HealthCardApp(Application[UUID]):
     def erase_personal_data(self, cmd: ErasePersonalData) -> None:
         """Crypto-shred a holder's personal data (see ``ErasePersonalData``).
 
-        The erasure events are saved first, then the keys are destroyed. If destroying
-        fails (the key store is down, a SQLite reader keeps old pages), the erasure is
-        recorded but incomplete: ``ErasureIncomplete`` says so, and
-        :meth:`complete_erasures` (or re-running this command) finishes it.
+        The erasure events are saved first, then the locators that led from the
+        document and the erased accounts' numbers to their streams are deleted, then
+        the keys are destroyed. If anything after the save fails (the key store is
+        down, a SQLite reader keeps old pages), the erasure is recorded but incomplete:
+        ``ErasureIncomplete`` says so, and :meth:`complete_erasures` (or re-running
+        this command) finishes it.
         """
-        erasures.destroy_keys(self.keystore, cmd.card_id, self._record_erasure(cmd))
+        subjects = self._record_erasure(cmd)
+        erasures.destroy_keys(self.keystore, cmd.card_id, subjects, before=self._close_locators)
 
     @retry_on_conflict
     def _record_erasure(self, cmd: ErasePersonalData) -> tuple[UUID, ...]:
@@ -308,7 +320,36 @@ class HealthCardApp(Application[UUID]):
             self.keystore,
             at=self.clock(),
             retention=timedelta(days=self.config.backup_retention_days),
+            before=self._close_locators,
         )
+
+    def _close_locators(self, subjects: Iterable[UUID]) -> None:
+        """Delete the locators an erasure of ``subjects`` closes, read from each subject
+        as it was just before its erasure event: its key still exists (the erasure is
+        pending), so an interrupted erasure finds them as the first run did."""
+        documents: list[IdentityDocument] = []
+        accounts: list[Account] = []
+        for subject in subjects:
+            before = self._before_erasure(subject)
+            if isinstance(before, HealthCard) and before.document is not None:
+                documents.append(before.document)
+            elif isinstance(before, Account):
+                accounts.append(before)
+        self.natural_keys.forget(self.natural_keys.closed_by_erasure(documents, accounts))
+
+    def _before_erasure(self, subject: UUID) -> Aggregate | None:
+        """A card or an account as it was before its erasure event (None if none)."""
+        kinds: dict[type[Any], type[Aggregate]] = {
+            PersonalDataErased: HealthCard,
+            AccountErased: Account,
+        }
+        for event in self.repository.event_store.get(subject):
+            cls = kinds.get(type(event))
+            if cls is not None:
+                version = event.originator_version - 1
+                found = self.repository.get(subject, version=version, projector_func=cls.project)
+                return found if isinstance(found, cls) else None
+        return None
 
     # -- clinic sessions and appointments ------------------------------------------
 
@@ -349,7 +390,7 @@ class HealthCardApp(Application[UUID]):
             if session.holds(appointment_id, cmd.card_id):
                 return appointment_id
         else:
-            appointment_id = uuid4()
+            appointment_id = self.new_id()
         card = self.card(cmd.card_id)
         session.book(appointment_id, card, audit=cmd.audit, at=self.clock())
         self.save(session)
@@ -475,14 +516,14 @@ class HealthCardApp(Application[UUID]):
             raise SessionNotFound(session_id) from None
 
     def account(self, ref: AccountRef) -> Account:
-        found = self._find(Account, account_id(self.config.lookup_key, ref.kind, ref.identifier))
+        found = self.natural_keys.account(ref.kind, ref.identifier)
         if found is None:
             raise NotFound("no such account", field="account")
         return found
 
     def find_card_by_document(self, document: IdentityDocument) -> UUID | None:
-        """The card currently holding ``document``, if any (via its keyed-hash claim)."""
-        claim = self._find(DocumentClaim, document_claim_id(self.config.lookup_key, document))
+        """The card currently holding ``document``, if any (via its claim)."""
+        claim = self.natural_keys.claim(document)
         return None if claim is None else claim.holder
 
     def card_as_of(self, card_id: UUID, version: int) -> HealthCard:
@@ -502,8 +543,7 @@ class HealthCardApp(Application[UUID]):
     # -- helpers ------------------------------------------------------------------------
 
     def _account_or_open(self, ref: AccountRef, cmd: BindCard, at: datetime) -> Account:
-        the_id = account_id(self.config.lookup_key, ref.kind, ref.identifier)
-        account = self._find(Account, the_id)
+        the_id, account = self.natural_keys.account_to_bind(ref.kind, ref.identifier)
         if account is None:
             account = Account.open(
                 the_id, kind=ref.kind, identifier=ref.identifier, audit=cmd.audit, at=at
@@ -538,8 +578,10 @@ class _Related:
         return self._app._get(Account, account_id)
 
     def claim_of(self, document: IdentityDocument) -> DocumentClaim:
-        claim_id = document_claim_id(self._app.config.lookup_key, document)
-        return self._app._get(DocumentClaim, claim_id)
+        claim = self._app.natural_keys.claim(document)
+        if claim is None:
+            raise NotFound("no claim on the card's document")
+        return claim
 
 
 def registration_of(cmd: RegisterCard) -> Registration:

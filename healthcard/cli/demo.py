@@ -19,6 +19,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.ids import SeededIds
 from healthcard.adapters.persistence import key_file_for, local_sqlite_env
 from healthcard.application import HealthCardApp
 from healthcard.application.config import HealthCardConfig
@@ -90,7 +91,7 @@ def demo(
     except OSError as error:
         message = f"cannot write {db}: {error.strerror}"
         raise typer.BadParameter(message, param_hint="--db") from None
-    health = HealthCardApp(env, clock=clock, config=HealthCardConfig())
+    health = HealthCardApp(env, clock=clock, config=HealthCardConfig(), ids=SeededIds(seed))
     qr_files: list[Path] = []
     try:
         day = HospitalDay(health, clock, seed=seed, cards=cards)

@@ -15,7 +15,7 @@ from healthcard.domain.audit import Audit
 from healthcard.domain.card_values import AccountKind
 from healthcard.domain.errors import AlreadyBound, FamilyCapReached, NotBound
 from healthcard.domain.events.account import AccountErased, AccountOpened, CardAdded, CardRemoved
-from healthcard.domain.personal import ERASED_TEXT
+from healthcard.domain.personal import ERASED_ID, ERASED_TEXT
 from healthcard.domain.relation import Relation
 
 
@@ -61,6 +61,9 @@ class Account(Aggregate):
     def _erased(self, event: AccountErased) -> None:
         self.erased = True
         self.identifier = ERASED_TEXT  # also in copies loaded before the erasure
+        # An account is erased only once it holds no card; a copy loaded before, which
+        # reads the last removal only after the key is gone, must agree.
+        self.cards = {}
 
     @applies(AccountOpened)
     def _opened(self, event: AccountOpened) -> None:
@@ -69,8 +72,10 @@ class Account(Aggregate):
 
     @applies(CardAdded)
     def _card_added(self, event: CardAdded) -> None:
-        self.cards[event.card_id] = event.relation
+        if event.card_id != ERASED_ID:  # the account's key is gone: the card is unknown
+            self.cards[event.card_id] = event.relation
 
     @applies(CardRemoved)
     def _card_removed(self, event: CardRemoved) -> None:
-        del self.cards[event.card_id]
+        if event.card_id != ERASED_ID:
+            del self.cards[event.card_id]

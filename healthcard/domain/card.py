@@ -42,7 +42,7 @@ from healthcard.domain.identity import (
     resident_id_birth_date,
     resident_id_sex,
 )
-from healthcard.domain.personal import ERASED_DATE, ERASED_TEXT
+from healthcard.domain.personal import ERASED_DATE, ERASED_ID, ERASED_TEXT
 from healthcard.domain.relation import Relation
 from healthcard.domain.usage import (
     CHECK_IN_USES,
@@ -91,6 +91,7 @@ class HealthCard(Aggregate):
         self.accounts: dict[UUID, Relation] = {}
         self.former_accounts: dict[UUID, Relation] = {}
         self.own_accounts: dict[UUID, None] = {}  # ever bound as 01 (self), in order
+        self.bound_accounts: dict[UUID, None] = {}  # ever bound, in order
         self.erased = False
         self.registration: Registration | None = None  # as registered (None once erased)
         self.accepted_nonces: dict[str, datetime] = {}  # QR token nonce -> remember until
@@ -375,12 +376,17 @@ class HealthCard(Aggregate):
 
     @applies(Bound)
     def _bound(self, event: Bound) -> None:
+        if event.account_id == ERASED_ID:
+            return  # the card's key is gone: which account it was bound to is unknown
         self.accounts[event.account_id] = event.relation
+        self.bound_accounts[event.account_id] = None
         if event.relation is Relation.SELF:
             self.own_accounts[event.account_id] = None
 
     @applies(Unbound)
     def _unbound(self, event: Unbound) -> None:
+        if event.account_id == ERASED_ID:
+            return
         del self.accounts[event.account_id]
         self.account_tokens_revoked_before[event.account_id] = event.timestamp
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any, Final
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -34,6 +35,9 @@ ERASED_TEXT: Final = "[erased]"
 """What an erased text field reads as (names, numbers, identifiers)."""
 ERASED_DATE: Final = date.min
 """What an erased date reads as (birth dates)."""
+ERASED_ID: Final = UUID(int=0)
+"""What an erased reference reads as (the nil UUID): the account a card was bound to,
+the card an account held, once the key that sealed the reference is gone."""
 
 
 def personal_fields(model: type[BaseModel]) -> frozenset[str]:

@@ -1,8 +1,8 @@
 """Rules that span aggregates: what cancelling or erasing a card does beyond the card.
 
 Why here: a card's cancellation must free its places in the family accounts that
-hold it and release the claim on its identity document, and an erasure must also
-erase the holder's own accounts. Those are rules of the domain, not of the service.
+hold it and release the claim on its identity document, and an erasure must also erase the
+accounts it leaves holding no card. Those are rules of the domain, not of the service.
 The service hands in a :class:`Related` port to load the aggregates a rule reaches
 for, calls one function, and saves everything it returns in one atomic ``save()``,
 so a conflict on any of them retries the whole command and nothing is half-done.
@@ -39,9 +39,16 @@ class Related(Protocol):
 def holder_accounts(card: HealthCard) -> tuple[UUID, ...]:
     """The holder's own accounts: every account ever bound to the card as relation 01
     (self) — bound now, before the card was cancelled, or unbound since (a phone the
-    holder unbound still carries their number). These are erased with the holder's
-    personal data when they hold no other card."""
+    holder unbound still carries their number)."""
     return tuple(card.own_accounts)
+
+
+def bound_accounts(card: HealthCard) -> tuple[UUID, ...]:
+    """Every account ever bound to the card, in binding order: the holder's own and
+    the relatives' that hold (or held) the card. An erasure erases those of them that
+    hold no other card, whoever's they are: an account whose only card is erased would
+    otherwise keep a live phone number beside the erased card's binding."""
+    return tuple(card.bound_accounts)
 
 
 def cancel_card(
@@ -85,29 +92,29 @@ def erase_card(
     card: HealthCard, reason: str, related: Related, *, audit: Audit, at: datetime
 ) -> Erasure:
     """Erase the holder's personal data: cancel first (while the card still knows its
-    document and accounts), then record the erasure on the card and on the holder's
-    own accounts that hold no other card.
+    document and accounts), then record the erasure on the card and on every account
+    ever bound to it that holds no other card.
 
-    Why "no other card": relation 01 (self) is declared by whoever binds, so an account
-    bound to this card as "self" may be another person's phone that also holds their own
-    card; erasing it would erase that person. Such an account only loses this card's
-    binding (the cancellation removed it). Erasing an erased card records nothing and
-    names the same subjects, so running it again completes an erasure interrupted
-    before its keys were deleted.
+    Why "no other card": relation 01 (self) is declared by whoever binds, and a family
+    account holds other people's cards; erasing an account that still holds a card
+    would erase that person. Such an account only loses this card's binding (the
+    cancellation removed it). Erasing an erased card records nothing and names the
+    same subjects, so running it again completes an erasure interrupted before its
+    keys were deleted.
     """
-    own = holder_accounts(card)
+    bound = bound_accounts(card)
     if card.erased:
-        return Erasure([], (card.id, *(a for a in own if related.account(a).erased)))
+        return Erasure([], (card.id, *(a for a in bound if related.account(a).erased)))
     changed: dict[UUID, Aggregate] = {card.id: card}
     if card.status is not CardStatus.CANCELLED:
         card.cancel(reason, audit=audit, at=at)
         changed.update((a.id, a) for a in _cancellation_effects(card, related, audit=audit, at=at))
     card.erase_personal_data(reason, audit=audit, at=at)
     erased: list[UUID] = []
-    for account_id in own:
+    for account_id in bound:
         loaded = changed.get(account_id)
         account = loaded if isinstance(loaded, Account) else related.account(account_id)
-        if account.cards:  # another person's card lives on it: keep the account
+        if account.cards or account.erased:  # another card lives on it, or erased before
             continue
         account.erase(reason, audit=audit, at=at)
         changed[account_id] = account
@@ -115,4 +122,4 @@ def erase_card(
     return Erasure(list(changed.values()), (card.id, *erased))
 
 
-__all__ = ["Erasure", "Related", "cancel_card", "erase_card", "holder_accounts"]
+__all__ = ["Erasure", "Related", "bound_accounts", "cancel_card", "erase_card", "holder_accounts"]

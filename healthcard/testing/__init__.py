@@ -23,6 +23,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.ids import SeededIds
 from healthcard.testing.compare import aggregate_state, same_state
 from healthcard.testing.gwt import (
     EventStream,
@@ -81,6 +82,7 @@ __all__ = [
     "ReadModelMachine",
     "ReferenceModel",
     "ScenarioFailed",
+    "SeededIds",
     "aggregate_state",
     "expect",
     "given",

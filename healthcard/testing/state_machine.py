@@ -53,7 +53,6 @@ from healthcard.application.commands import (
     UseCard,
 )
 from healthcard.application.config import HealthCardConfig
-from healthcard.application.keyed_ids import account_id
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card_values import AccountKind, IssuerMode
 from healthcard.domain.clinic_values import Period
@@ -531,7 +530,6 @@ class HealthCardMachine(RuleBasedStateMachine):
 
     @invariant()
     def cards_match_the_model(self) -> None:
-        key = self.app.config.lookup_key
         for card_id, ref in self.model.cards.items():
             card = self.app.card(card_id)
             got = {
@@ -555,7 +553,7 @@ class HealthCardMachine(RuleBasedStateMachine):
                 "sex": ref.sex,
                 "birth_date": ref.birth_date,
                 "accounts": {
-                    account_id(key, AccountKind(kind), ident): rel
+                    self.app.account(AccountRef(kind=kind, identifier=ident)).id: rel
                     for (kind, ident), rel in ref.accounts.items()
                 },
             }

@@ -30,13 +30,15 @@ from eventsourcing.persistence import StoredEvent
 from healthcard import HealthCardApp
 from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.persistence import memory_env, sqlite_env
-from healthcard.application.commands import AccountRef
+from healthcard.adapters.privacy.keystore import InMemoryKeyStore, SubjectErased
+from healthcard.application.commands import AccountRef, BindCard, CompleteIdentity, RegisterCard
 from healthcard.domain.account import Account
-from healthcard.domain.audit import Channel
+from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card import HealthCard
 from healthcard.domain.card_values import CardKind, CardStatus, IssuerMode
 from healthcard.domain.clinic_values import AppointmentStatus, CheckInCredential, Period
 from healthcard.domain.document_claim import DocumentClaim
+from healthcard.domain.errors import DocumentAlreadyRegistered
 from healthcard.domain.events import catalog
 from healthcard.domain.events.base import DomainEvent, resolve_topic, topic_of
 from healthcard.domain.identity import IdentityDocument, Sex
@@ -54,6 +56,7 @@ CHILD_DOC = IdentityDocument(type="01", number="510104201806010032")
 FATHER_DOC = IdentityDocument(type="01", number="51010419880720001X")
 CHEN_DOC = IdentityDocument(type="01", number="510104197511110045")
 INSTITUTION = "H510104001"
+AUDIT = Audit(actor="staff-001", channel=Channel.WINDOW, institution=INSTITUTION)
 
 
 def load_rows(path: Path = LOG) -> list[dict[str, Any]]:
@@ -87,6 +90,27 @@ class GoldenKeys:
         return None
 
 
+class UpgradedKeys(GoldenKeys):
+    """The golden keys in a key store that keeps locators, as a deployment of 0.1.0
+    upgraded in place has: the log's claims and accounts keep their keyed-hash ids and
+    must still be found, and still hold their documents."""
+
+    def __init__(self, path: Path = KEYS) -> None:
+        super().__init__(path)
+        self._new = InMemoryKeyStore()
+        self.locate = self._new.locate
+        self.locate_or_assign = self._new.locate_or_assign
+        self.forget = self._new.forget
+
+    def key_for_writing(self, subject: UUID) -> bytes:
+        if subject in self.erased:
+            raise SubjectErased(subject)
+        return self.keys.get(subject) or self._new.key_for_writing(subject)
+
+    def key_for_reading(self, subject: UUID) -> bytes | None:
+        return self.keys.get(subject) or self._new.key_for_reading(subject)
+
+
 def to_stored(app: HealthCardApp, row: dict[str, Any]) -> StoredEvent:
     """A golden row as this application's database would hold it."""
     data = orjson.dumps(row["state"])
@@ -115,14 +139,21 @@ def backend_env(name: str, folder: Path) -> dict[str, str]:
     return memory_env()
 
 
-@pytest.fixture(scope="module", params=["memory", "sqlite", "memory-encrypted"])
+def golden_app(env: dict[str, str], keys: GoldenKeys) -> HealthCardApp:
+    """An application over a database holding the golden log."""
+    application = HealthCardApp(env, clock=FakeClock(), keystore=keys)
+    application.recorder.insert_events([to_stored(application, row) for row in ROWS])
+    return application
+
+
+@pytest.fixture(scope="module", params=["memory", "sqlite", "memory-encrypted", "memory-upgraded"])
 def app(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HealthCardApp]:
     env = backend_env(request.param, tmp_path_factory.mktemp(request.param))
-    application = HealthCardApp(env, clock=FakeClock(), keystore=GoldenKeys())
+    keys = UpgradedKeys() if request.param == "memory-upgraded" else GoldenKeys()
+    application = golden_app(env, keys)
     try:
-        application.recorder.insert_events([to_stored(application, row) for row in ROWS])
         yield application
     finally:
         application.close()
@@ -361,3 +392,50 @@ def test_the_qr_check_in_and_the_card_use(app: HealthCardApp) -> None:
     assert used.account_id == mother_account  # type: ignore[attr-defined]
     assert str(used.step) == "010102"  # type: ignore[attr-defined]
     assert used.audit.channel is Channel.DOCTOR_WORKSTATION
+
+
+SEALED_SINCE_V2 = ("Bound", "Unbound", "TokenAccepted", "Used", "CardAdded", "CardRemoved")
+
+
+def test_references_stored_in_clear_by_version_1_read_as_they_were(app: HealthCardApp) -> None:
+    """0.1.0 stored the account a card event names, and the card an account event
+    names, in clear (class version 1); version 2 seals them. Each old record still
+    decodes (upcast to version 2) to the id it stored."""
+    by_position = dict(enumerate(decoded(app)))
+    checked = 0
+    for position, row in enumerate(ROWS):
+        if row["topic"].rsplit(".", 1)[1] not in SEALED_SINCE_V2:
+            continue
+        assert row["state"]["class_version"] == 1
+        assert type(by_position[position]).class_version == 2
+        name = "card_id" if row["topic"].startswith("healthcard.account") else "account_id"
+        assert getattr(by_position[position], name) == UUID(row["state"][name])
+        checked += 1
+    assert checked == 15  # every such record of the file
+
+
+def test_an_upgraded_deployment_still_keeps_one_card_per_document(tmp_path: Path) -> None:
+    """With locators, a document claimed in the old log is still found by its keyed-hash
+    claim: registering it again is refused, and its holder is found at the desk."""
+    application = golden_app(memory_env(), UpgradedKeys())
+    try:
+        mother = card_named(application, "王芳")
+        assert application.find_card_by_document(MOTHER_DOC) == mother.id
+        again = application.register(RegisterCard(audit=AUDIT, name="王芳"))
+        with pytest.raises(DocumentAlreadyRegistered):
+            application.complete_identity(
+                CompleteIdentity(
+                    audit=AUDIT,
+                    card_id=again,
+                    document=MOTHER_DOC,
+                    name="王芳",
+                    sex=Sex.FEMALE,
+                    birth_date=date(1990, 3, 15),
+                )
+            )
+        application.bind(
+            BindCard(audit=AUDIT, card_id=again, account=MOTHER_PHONE, relation=Relation.SPOUSE)
+        )
+        assert again in application.account(MOTHER_PHONE).cards  # the old account, found
+    finally:
+        application.close()

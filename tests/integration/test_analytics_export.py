@@ -28,7 +28,12 @@ from hypothesis import HealthCheck, given, settings
 
 from healthcard import HealthCardApp
 from healthcard.adapters.persistence import local_sqlite_env
-from healthcard.adapters.privacy.masking import age_band, mask_state, originator_is_keyed
+from healthcard.adapters.privacy.masking import (
+    age_band,
+    mask_state,
+    originator_is_keyed,
+    sealed_reference_fields,
+)
 from healthcard.analytics.export import (
     COLUMNS,
     ExportFormat,
@@ -97,7 +102,10 @@ def personal_texts(app: HealthCardApp) -> set[str]:
 
     for _, event in reference(app):
         dumped = event.model_dump(mode="json")
-        for name in personal_fields(type(event)):
+        # Sealed references (the account a card was bound to, the card an account
+        # holds) are ids, not texts; their own rule (None when masked) is tested below.
+        references = sealed_reference_fields(type(event))
+        for name in personal_fields(type(event)) - references:
             value = dumped.get(name)
             if isinstance(value, dict):
                 value = {k: v for k, v in value.items() if k != "type"}  # the type code is public
@@ -154,7 +162,8 @@ def test_every_event_once_in_log_order_with_the_same_columns(
         assert row["correlation_id"] == str(event.audit.correlation_id)
         assert datetime.fromisoformat(row["timestamp"]) == event.timestamp
         about = event.originator_id if type(event).__module__.endswith("card") else None
-        about = about or getattr(event, "card_id", None)
+        if "card_id" not in sealed_reference_fields(type(event)):  # else masked: None
+            about = about or getattr(event, "card_id", None)
         assert row["card_id"] == (None if about is None else str(about))
     used = [r for r in rows if r["event_type"] == "CardUsed"]
     assert used[0]["data"]["step"] == "010102"
@@ -221,7 +230,9 @@ def test_parquet_has_typed_columns_and_duckdb_reads_it(
     per_card = duckdb.execute(
         "SELECT count(*) FROM read_parquet(?) WHERE card_id = ?", [str(out), str(ids["alice"])]
     ).fetchall()[0][0]
-    expected = sum(1 for _ in LogReader(app).records(LogFilter(card_id=ids["alice"])))
+    records = LogReader(app).records(LogFilter(card_id=ids["alice"]))
+    # Account events name her card sealed: a masked row leaves their card_id empty.
+    expected = sum(1 for r in records if "card_id" not in sealed_reference_fields(r.event_class))
     assert per_card == expected
 
 
@@ -356,7 +367,7 @@ def pairs(shown: list[dict[str, Any]], hidden: list[dict[str, Any]]) -> set[tupl
             if plain[column] is not None:
                 found.add((plain[column], pseudo[column]))
         for name in ("card_id", "appointment_id"):
-            if name in plain["data"]:
+            if plain["data"].get(name) is not None:
                 found.add((plain["data"][name], pseudo["data"][name]))
     return found
 
@@ -462,3 +473,26 @@ def test_a_card_filter_still_selects_a_pseudonymised_card(
     )
     assert len({r["card_id"] for r in rows}) == 1
     assert str(ids["bob"]) not in repr(rows)
+
+
+def test_a_masked_export_never_says_which_card_an_account_holds(
+    logged: tuple[HealthCardApp, dict[str, UUID]], tmp_path: Path
+) -> None:
+    """The card an account holds and the account a card was bound to are sealed in the
+    log; a masked row shows neither (a clear export, asked for, shows both)."""
+    app, ids = logged
+    masked = export_rows(app, tmp_path / "masked.jsonl")
+    clear = export_rows(app, tmp_path / "clear.jsonl", clear=True)
+    by_position = {row["position"]: row for row in clear}
+    referencing = [r for r in masked if r["event_type"] in ("CardAdded", "CardRemoved", "Bound")]
+    assert {r["event_type"] for r in referencing} >= {"CardAdded", "Bound"}
+    for row in referencing:
+        shown = by_position[row["position"]]
+        if row["event_type"] == "Bound":
+            assert row["data"]["account_id"] is None
+            assert shown["data"]["account_id"] is not None
+        else:
+            assert row["card_id"] is None
+            assert row["data"]["card_id"] is None
+            assert shown["card_id"] == shown["data"]["card_id"] is not None
+    assert str(ids["alice"]) in {r["card_id"] for r in clear if r["event_type"] == "CardAdded"}

@@ -24,6 +24,7 @@ from healthcard.application import keys as keys_folder
 from healthcard.application.commands import ErasePersonalData
 from healthcard.domain.audit import Audit
 from healthcard.domain.errors import ErasureIncomplete, StoreUnavailable
+from healthcard.domain.identity import IdentityDocument
 from healthcard.testing.leaks import Persona, sqlite_bytes
 from healthcard.testing.postgres import PostgresServer
 
@@ -125,6 +126,32 @@ def _wait_until_served(store: PostgresKeyStore, subject: UUID) -> float:
             time.sleep(0.1)
 
 
+class OutageWhenErasing(PostgresKeyStore):
+    """A PostgreSQL key store whose server starts refusing connections (for real) the
+    moment the erasure, already recorded in the log, reaches ``step``: deleting the
+    locators (``forget``) or destroying the keys (``erase``)."""
+
+    def __init__(self, server: PostgresServer, database: str, folder: Path, step: str) -> None:
+        super().__init__(server.conninfo(database), kek=FileKeyEncryptionKey(folder), timeout=1.0)
+        self._outage = (server, database, step)
+        self.armed = False
+
+    def _strike(self, step: str) -> None:
+        server, database, when = self._outage
+        if self.armed and step == when:
+            self.armed = False
+            server.refuse_connections(database)
+
+    def forget(self, natural: UUID, stream: UUID) -> bool:
+        self._strike("forget")
+        return super().forget(natural, stream)
+
+    def erase(self, subject: UUID) -> bool:
+        self._strike("erase")
+        return super().erase(subject)
+
+
+@pytest.mark.parametrize("step", ["forget", "erase"])
 def test_an_outage_mid_erasure_is_typed_and_completed_after_the_server_returns(
     pg_server: PostgresServer,
     own_database: str,
@@ -132,10 +159,9 @@ def test_an_outage_mid_erasure_is_typed_and_completed_after_the_server_returns(
     tmp_path: Path,
     clock: FakeClock,
     audit: Audit,
+    step: str,
 ) -> None:
-    store = PostgresKeyStore(
-        pg_server.conninfo(own_database), kek=FileKeyEncryptionKey(folder), timeout=1.0
-    )
+    store = OutageWhenErasing(pg_server, own_database, folder, step)
     app = HealthCardApp(sqlite_env(tmp_path / "events.sqlite3"), clock=clock, keystore=store)
     try:
         person = Persona.unique()
@@ -144,7 +170,7 @@ def test_an_outage_mid_erasure_is_typed_and_completed_after_the_server_returns(
         subjects = {card_id, *account}
         app.card(card_id)  # the card's key is cached: loading it needs no database
 
-        pg_server.refuse_connections(own_database)
+        store.armed = True
         try:
             started = time.monotonic()
             with pytest.raises(ErasureIncomplete) as excinfo:
@@ -166,6 +192,12 @@ def test_an_outage_mid_erasure_is_typed_and_completed_after_the_server_returns(
         assert app.pending_erasures() == []
         assert all(store.is_erased(subject) for subject in report.completed)
         assert app.complete_erasures().completed == ()
+        # The document and the phone lead nowhere any more, as after an erasure that
+        # met no outage.
+        assert (
+            app.find_card_by_document(IdentityDocument(type="01", number=person.document)) is None
+        )
+        assert store.status().live_keys == 0
     finally:
         app.close()
         store.close()

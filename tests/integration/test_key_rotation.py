@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,58 +20,14 @@ import pytest
 from healthcard.adapters.privacy.kek import (
     FileKeyEncryptionKey,
     InMemoryKeyEncryptionKey,
-    KeyEncryptionKey,
 )
 from healthcard.adapters.privacy.keystore import PostgresKeyStore, SqliteKeyStore
 from healthcard.adapters.privacy.sql_keystore import KEYS_TABLE
 from healthcard.domain.errors import ConfigurationError
+from healthcard.testing.keystores import KeyStoreBackend as Backend
 from healthcard.testing.postgres import PostgresServer
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-Store = SqliteKeyStore | PostgresKeyStore
-OpenStore = Callable[..., Store]
-
-
-class Backend:
-    """Opens key stores on one database and reads its keys table directly."""
-
-    def __init__(self, opener: OpenStore, rows: Callable[[], list[tuple[Any, ...]]]) -> None:
-        self.open = opener
-        self.rows = rows
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    opened: list[Store] = []
-    if request.param == "sqlite":
-        path = str(tmp_path / "keys.sqlite3")
-
-        def open_sqlite(kek: KeyEncryptionKey | None = None, **options: Any) -> Store:
-            store = SqliteKeyStore(path, kek=kek, cache_ttl=0.0, **options)
-            opened.append(store)
-            return store
-
-        def sqlite_rows() -> list[tuple[Any, ...]]:
-            with sqlite3.connect(path) as conn:
-                return list(conn.execute(f"SELECT subject, key, kek FROM {KEYS_TABLE}"))  # noqa: S608
-
-        yield Backend(open_sqlite, sqlite_rows)
-    else:
-        server: PostgresServer = request.getfixturevalue("pg_server")
-        schema: str = request.getfixturevalue("pg_schema")
-
-        def open_postgres(kek: KeyEncryptionKey | None = None, **options: Any) -> Store:
-            store = PostgresKeyStore(server.conninfo(), schema, kek=kek, cache_ttl=0.0, **options)
-            opened.append(store)
-            return store
-
-        def postgres_rows() -> list[tuple[Any, ...]]:
-            with server.connect() as conn:
-                return list(conn.execute(f"SELECT subject, key, kek FROM {schema}.{KEYS_TABLE}"))  # noqa: S608
-
-        yield Backend(open_postgres, postgres_rows)
-    for store in opened:
-        store.close()
 
 
 @pytest.fixture

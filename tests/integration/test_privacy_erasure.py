@@ -23,9 +23,11 @@ from healthcard.application.commands import (
     PublishSession,
     RegisterCard,
 )
+from healthcard.domain.account import Account
 from healthcard.domain.audit import Audit
 from healthcard.domain.card_values import CardStatus
 from healthcard.domain.clinic_values import AppointmentStatus, Period
+from healthcard.domain.errors import NotFound
 from healthcard.domain.identity import IdentityDocument
 from healthcard.testing.leaks import (
     Persona,
@@ -68,6 +70,8 @@ def test_erasure_keeps_clinical_facts_and_shreds_personal_fields(
     session_id, appointment_id = _book(app, audit, card_id)
     before = app.card(card_id)
     assert (before.name, before.phone) == (NAME, f"+86{PHONE}")
+    phone = AccountRef(kind="phone", identifier=PHONE)
+    account_id = app.account(phone).id
 
     app.erase_personal_data(ErasePersonalData(audit=audit, card_id=card_id))
 
@@ -84,12 +88,16 @@ def test_erasure_keeps_clinical_facts_and_shreds_personal_fields(
     session = app.session(session_id)
     assert session.appointments[appointment_id].card_id == card_id
     assert session.appointments[appointment_id].status is AppointmentStatus.BOOKED
-    # The holder's own account identifier is shredded too; the account still exists.
-    account = app.account(AccountRef(kind="phone", identifier=PHONE))
+    # The holder's own account identifier is shredded too; the account's stream stays,
+    # but the number no longer leads to it.
+    account = app.repository.get(account_id, projector_func=Account.project)
+    assert isinstance(account, Account)
     assert account.erased
     assert account.identifier == ERASED_TEXT
     assert card_id not in account.cards
-    # The document is free again; one-card-per-document still works through its keyed hash.
+    with pytest.raises(NotFound):
+        app.account(phone)
+    # The document is free again (and leads to no claim any more).
     document = IdentityDocument(type="01", number=DOCUMENT)
     assert app.find_card_by_document(document) is None
 
@@ -262,6 +270,7 @@ def test_another_process_cached_copy_shows_the_erasure(tmp_path: Path, audit: Au
     server_b = HealthCardApp(sqlite_env(db), clock=FakeClock())
     card_id = register_person(server_a, audit)
     assert server_b.card(card_id).name == NAME  # now cached in server B
+    account_id = server_b.account(AccountRef(kind="phone", identifier=PHONE)).id
     assert server_b.repository.cache is not None
     server_a.erase_personal_data(ErasePersonalData(audit=audit, card_id=card_id))
     card = server_b.card(card_id)
@@ -269,7 +278,8 @@ def test_another_process_cached_copy_shows_the_erasure(tmp_path: Path, audit: Au
     assert (card.name, card.phone, card.ehc_id) == (ERASED_TEXT, None, ERASED_TEXT)
     assert card.document is not None
     assert card.document.number == ERASED_TEXT
-    account = server_b.account(AccountRef(kind="phone", identifier=PHONE))
+    account = server_b.repository.get(account_id, projector_func=Account.project)
+    assert isinstance(account, Account)
     assert account.identifier == ERASED_TEXT
     server_a.close()
     server_b.close()

@@ -35,6 +35,7 @@ from healthcard.simulation import DAY_START, HospitalDay, plan_day, simulate_day
 from healthcard.simulation.people import PeopleFactory
 from healthcard.simulation.plan import REGISTRATION_CHANNELS
 from healthcard.simulation.report import DayReport
+from healthcard.testing import SeededIds
 
 DAY = DAY_START.date()
 REGISTERED = "healthcard.card.Registered"
@@ -42,7 +43,7 @@ REGISTERED = "healthcard.card.Registered"
 
 def _run(seed: int, cards: int) -> tuple[HealthCardApp, DayReport]:
     clock = FakeClock(DAY_START)
-    app = HealthCardApp(memory_env(), clock=clock, config=HealthCardConfig())
+    app = HealthCardApp(memory_env(), clock=clock, config=HealthCardConfig(), ids=SeededIds(seed))
     return app, simulate_day(app, clock, seed=seed, cards=cards)
 
 

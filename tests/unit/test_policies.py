@@ -40,6 +40,7 @@ from healthcard.domain.events.card import (
     IdentityCompleted,
     PersonalDataErased,
     Registered,
+    Unbound,
 )
 from healthcard.domain.events.document import DocumentClaimed, DocumentReleased
 from healthcard.domain.identity import IdentityDocument
@@ -340,7 +341,7 @@ def test_erasing_cancels_first_then_erases_the_holder_and_her_own_accounts(
     assert f.related.loaded == list(expected)  # each once: the erasure reuses what it loaded
 
 
-def test_erasing_a_card_cancelled_earlier_erases_the_accounts_it_was_bound_to_as_self() -> None:
+def test_erasing_a_card_cancelled_earlier_erases_the_accounts_it_left_empty() -> None:
     f = family(cancelled=True)
     expected = {
         account.aggregate_id: [account(AccountErased, reason="holder_request", at=NOW)]
@@ -360,7 +361,9 @@ def test_erasing_a_card_cancelled_earlier_erases_the_accounts_it_was_bound_to_as
         (Account, f.wechat.aggregate_id),
     ]
     assert {a.id: a.pending_events for a in erasure.changed[1:]} == expected
-    assert f.related.loaded == list(expected)  # not the mother's account, not the claim
+    # Every account it was bound to is looked at (the mother's holds her own card and
+    # stays); the released claim is not loaded again.
+    assert f.related.loaded == [a.aggregate_id for a in f.accounts]
 
 
 def test_erasing_an_erased_card_changes_nothing_and_names_the_same_subjects() -> None:
@@ -380,7 +383,21 @@ def test_erasing_an_erased_card_changes_nothing_and_names_the_same_subjects() ->
     assert isinstance(again, Erasure)
     assert again.changed == []
     assert again.subjects == first.subjects == (f.card_id, *f.own)
-    assert f.related.loaded == list(f.own)  # only to see which of them were erased
+    # only to see which of them were erased
+    assert f.related.loaded == [a.aggregate_id for a in f.accounts]
+
+
+def erase_recorded(related: FakeRelated, card: EventStream) -> Erasure:
+    """Erase the card whose history ``related`` holds (it records its cancellation and
+    its erasure) and return what the erasure changed."""
+    outcome = (
+        given(*related.histories[card.aggregate_id], aggregate=HealthCard)
+        .when(lambda c: erase_card(c, "holder_request", related, audit=AUDIT, at=NOW))
+        .then(expect(Cancelled), expect(PersonalDataErased))
+    )
+    erasure = outcome.result
+    assert isinstance(erasure, Erasure)
+    return erasure
 
 
 def test_an_account_bound_as_self_that_holds_another_card_is_not_erased() -> None:
@@ -399,16 +416,59 @@ def test_an_account_bound_as_self_that_holds_another_card_is_not_erased() -> Non
         mother(CardAdded, card_id=mothers_card, relation=Relation.SELF),
         mother(CardAdded, card_id=card.aggregate_id, relation=Relation.SELF),
     ]
-    outcome = (
-        given(*related.histories[card.aggregate_id], aggregate=HealthCard)
-        .when(lambda c: erase_card(c, "holder_request", related, audit=AUDIT, at=NOW))
-        .then(expect(Cancelled), expect(PersonalDataErased))
-    )
-    erasure = outcome.result
-    assert isinstance(erasure, Erasure)
+    erasure = erase_recorded(related, card)
     assert erasure.subjects == (card.aggregate_id,)  # the mother's key stays
     account = erasure.changed[1]
     assert isinstance(account, Account)
     assert [type(e) for e in account.pending_events] == [CardRemoved]
     assert not account.erased
     assert set(account.cards) == {mothers_card}
+
+
+@pytest.mark.parametrize("unbound", [False, True], ids=["bound now", "unbound before"])
+def test_a_relatives_account_left_holding_no_card_is_erased_too(unbound: bool) -> None:
+    """The father's phone held only his son's card: once the son is erased, the phone's
+    account would keep a live number beside the erased card's binding, so it goes too
+    (also when the binding ended before the erasure)."""
+    related = FakeRelated()
+    card, father = new_stream(), new_stream()
+    related.histories[card.aggregate_id] = [
+        card(Registered, issuer_mode=IssuerMode.PRODUCTION, name=HOLDER.name),
+        card(Bound, account_id=father.aggregate_id, relation=Relation.SON),
+    ]
+    related.histories[father.aggregate_id] = [
+        father(AccountOpened, kind=AccountKind.PHONE, identifier="+8613912345678"),
+        father(CardAdded, card_id=card.aggregate_id, relation=Relation.SON),
+    ]
+    if unbound:
+        related.histories[card.aggregate_id].append(card(Unbound, account_id=father.aggregate_id))
+        related.histories[father.aggregate_id].append(
+            father(CardRemoved, card_id=card.aggregate_id)
+        )
+    erasure = erase_recorded(related, card)
+    assert erasure.subjects == (card.aggregate_id, father.aggregate_id)
+    account = erasure.changed[-1]
+    assert isinstance(account, Account)
+    assert account.erased
+    assert [type(e) for e in account.pending_events][-1] is AccountErased
+
+
+def test_an_account_erased_before_is_not_erased_again() -> None:
+    related = FakeRelated()
+    card, phone = new_stream(), new_stream()
+    related.histories[card.aggregate_id] = [
+        card(Registered, issuer_mode=IssuerMode.PRODUCTION, name=HOLDER.name),
+        card(Bound, account_id=phone.aggregate_id, relation=Relation.SON),
+        card(Unbound, account_id=phone.aggregate_id),
+    ]
+    related.histories[phone.aggregate_id] = [
+        phone(AccountOpened, kind=AccountKind.PHONE, identifier="+8613912345678"),
+        phone(CardAdded, card_id=card.aggregate_id, relation=Relation.SON),
+        phone(CardRemoved, card_id=card.aggregate_id),
+        phone(AccountErased, reason="another_erasure"),
+    ]
+    built = given(*related.histories[card.aggregate_id], aggregate=HealthCard).build()
+    assert built is not None
+    erasure = erase_card(built, "holder_request", related, audit=AUDIT, at=NOW)
+    assert erasure.subjects == (card.aggregate_id,)
+    assert [type(a) for a in erasure.changed] == [HealthCard]

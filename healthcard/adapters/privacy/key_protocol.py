@@ -52,6 +52,37 @@ class KeyStore(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class Locators(Protocol):
+    """Where an aggregate found by a natural key lives now: a random stream id kept
+    beside the keys, per natural key (a keyed hash of a document or a phone number).
+
+    Why in the key store: a locator is as secret as a key (it joins a document to the
+    streams that name its card) and must go the way a key goes: wrapped under the KEK,
+    deleted on erasure, unreadable in every older copy once the KEK generation of that
+    copy is destroyed. Unlike a key it leaves no tombstone: the natural key may be
+    registered again, and a tombstone would say that this person was erased.
+    """
+
+    def locate(self, natural: UUID) -> UUID | None:
+        """The stream ``natural`` leads to now, ``None`` if none was assigned."""
+        ...
+
+    def locate_or_assign(self, natural: UUID, proposed: UUID) -> UUID:
+        """The stream ``natural`` leads to; on first use ``proposed`` (a new random id):
+        every caller racing for the first one gets the same stream."""
+        ...
+
+    def forget(self, natural: UUID, stream: UUID) -> bool:
+        """Delete the locator if it still leads to ``stream``; True if it did."""
+        ...
+
+
+def stream_of(secret: bytes) -> UUID:
+    """The stream id a locator's stored secret names."""
+    return UUID(bytes=secret)
+
+
 @dataclass(frozen=True, slots=True)
 class Generation:
     """One generation of the key-encryption key, as the key store records it."""
@@ -122,8 +153,10 @@ __all__ = [
     "KeyStore",
     "KeyStoreStatus",
     "KeysNotFlushed",
+    "Locators",
     "ManagedKeyStore",
     "Rotation",
     "SubjectErased",
     "new_key",
+    "stream_of",
 ]

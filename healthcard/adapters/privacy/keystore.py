@@ -26,10 +26,12 @@ from healthcard.adapters.privacy.key_protocol import (
     KeysNotFlushed,
     KeyStore,
     KeyStoreStatus,
+    Locators,
     ManagedKeyStore,
     Rotation,
     SubjectErased,
     new_key,
+    stream_of,
 )
 from healthcard.adapters.privacy.sql_keystore import (
     MAX_CACHED_KEYS,
@@ -46,6 +48,7 @@ class InMemoryKeyStore:
     def __init__(self) -> None:
         self._keys: dict[UUID, bytes] = {}
         self._erased: set[UUID] = set()
+        self._locators: dict[UUID, UUID] = {}
         self._lock = threading.Lock()
 
     def key_for_writing(self, subject: UUID) -> bytes:
@@ -70,6 +73,20 @@ class InMemoryKeyStore:
 
     def flush(self) -> None:
         return None
+
+    def locate(self, natural: UUID) -> UUID | None:
+        return self._locators.get(natural)
+
+    def locate_or_assign(self, natural: UUID, proposed: UUID) -> UUID:
+        with self._lock:
+            return self._locators.setdefault(natural, proposed)
+
+    def forget(self, natural: UUID, stream: UUID) -> bool:
+        with self._lock:
+            if self._locators.get(natural) != stream:
+                return False
+            del self._locators[natural]
+            return True
 
     def rotate(self, *, at: datetime, retention: timedelta) -> Rotation:
         return Rotation(generation=None)
@@ -119,6 +136,7 @@ __all__ = [
     "KeyStore",
     "KeyStoreStatus",
     "KeysNotFlushed",
+    "Locators",
     "ManagedKeyStore",
     "PostgresKeyStore",
     "Rotation",
@@ -126,4 +144,5 @@ __all__ = [
     "SubjectErased",
     "keystore_from_env",
     "new_key",
+    "stream_of",
 ]

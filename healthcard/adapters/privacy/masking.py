@@ -234,6 +234,18 @@ def keyed_id_fields(event_class: type[DomainEvent]) -> frozenset[str]:
 
 
 @cache
+def sealed_reference_fields(event_class: type[DomainEvent]) -> frozenset[str]:
+    """The personal id fields of an event: references sealed with a person's key (the
+    account a card was bound to, the card an account holds). Masked as ``None``: a
+    masked row never says which card an account holds or which account showed a QR."""
+    return frozenset(
+        name
+        for name in personal_names(event_class)
+        if _names_a_uuid(event_class.model_fields[name].annotation)
+    )
+
+
+@cache
 def originator_is_keyed(event_class: type[DomainEvent]) -> bool:
     """Whether the aggregate an event belongs to may have a keyed-hash id.
 
@@ -250,7 +262,7 @@ def _mask_fields(
     masks: dict[str, Callable[[Any, dict[str, Any]], Any]],
 ) -> dict[str, Any]:
     masked = dict(state)
-    for name in keyed_id_fields(event_class):
+    for name in keyed_id_fields(event_class) | sealed_reference_fields(event_class):
         if name in masked:
             masked[name] = None
     for name in personal_names(event_class):
@@ -392,5 +404,6 @@ __all__ = [
     "mask_state",
     "originator_is_keyed",
     "personal_names",
+    "sealed_reference_fields",
     "star",
 ]

@@ -7,7 +7,8 @@ another event or field. Non-personal fields (ids, codes, times, audit) stay read
 clinical usage facts survive erasure, pseudonymous, as record-keeping law requires.
 
 After erasure the key is gone: decoding puts a placeholder (``None`` for optional
-fields, ``"[erased]"`` for text, the earliest date for dates) so every event still
+fields, ``"[erased]"`` for text, the earliest date for dates, the nil UUID for
+references) so every event still
 decodes with its event class unchanged.
 """
 
@@ -30,7 +31,7 @@ from pydantic import BaseModel
 
 from healthcard.adapters.privacy.keystore import KeyStore
 from healthcard.domain.events.base import DomainEvent, topic_of
-from healthcard.domain.personal import ERASED_DATE, ERASED_TEXT, personal_fields
+from healthcard.domain.personal import ERASED_DATE, ERASED_ID, ERASED_TEXT, personal_fields
 
 SEALED = "$pii"
 MAX_CIPHERS = 500
@@ -138,4 +139,6 @@ def _placeholder_for(annotation: Any) -> Any:
             return list(annotation)[-1].value
         if issubclass(annotation, date):
             return ERASED_DATE.isoformat()
+        if issubclass(annotation, UUID):
+            return str(ERASED_ID)
     return ERASED_TEXT

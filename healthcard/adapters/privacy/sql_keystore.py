@@ -6,7 +6,9 @@ Two tables, in the event store's SQLite file or PostgreSQL schema:
   ``key`` is the per-person key wrapped under KEK generation ``kek``, or the raw key
   when ``kek`` is NULL (test mode, or rows written by 0.1.0 before the first
   rotation); NULL once erased (the row stays as a tombstone, so "erased" differs from
-  "missing");
+  "missing"). A locator (``Locators``: the random stream a document or phone number
+  leads to) is a row of the same table, wrapped the same way, deleted without a
+  tombstone;
 - ``healthcard_kek_generations(generation, state, created_at, retired_at, destroyed_at)``:
   which KEK generation is current (at most one, by a partial unique index), which are
   retired and when, which are destroyed.
@@ -47,6 +49,7 @@ from healthcard.adapters.privacy.key_protocol import (
     Rotation,
     SubjectErased,
     new_key,
+    stream_of,
 )
 from healthcard.domain.errors import ConfigurationError, StoreUnavailable
 
@@ -184,7 +187,15 @@ class _SqlKeyStore:
         cached = self._cache.get(subject)
         if cached is not None:
             return cached
-        created = new_key()
+        key = self._stored_or_created(subject)
+        self._cache[subject] = key
+        return key
+
+    def _stored_or_created(self, subject: UUID, created: bytes | None = None) -> bytes:
+        """The subject's stored secret, or ``created`` (a new key by default) inserted
+        under the current KEK generation (the first of racing writers wins, the others
+        read it)."""
+        created = created or new_key()
         param = self._param(subject)
         for _ in range(STALE_GENERATION_RETRIES):
             with self._connection() as conn:
@@ -202,14 +213,11 @@ class _SqlKeyStore:
                     else conn.execute(self._sql["select"], (param,)).fetchone()
                 )
             if inserted == 1:
-                self._cache[subject] = created
                 return created
             if row is not None:
                 if row[0] is None:
                     raise SubjectErased(subject)
-                key = self._open(subject, row[0], row[1])
-                self._cache[subject] = key
-                return key
+                return self._open(subject, row[0], row[1])
             self._refresh_current()  # a rotation retired the generation: use the new one
         raise StoreUnavailable(STORE_NAME)
 
@@ -255,6 +263,32 @@ class _SqlKeyStore:
         with self._connection() as conn:
             row = conn.execute(self._sql["is_erased"], (self._param(subject),)).fetchone()
         return bool(row and row[0])
+
+    # -- locators -------------------------------------------------------------------
+    # Rows of the keys table whose secret names a stream: wrapped, re-wrapped and
+    # copied like keys, never cached (another process may have moved one), deleted
+    # without a tombstone.
+
+    def locate(self, natural: UUID) -> UUID | None:
+        with self._connection() as conn:
+            row = conn.execute(self._sql["select"], (self._param(natural),)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return stream_of(self._open(natural, row[0], row[1]))
+
+    def locate_or_assign(self, natural: UUID, proposed: UUID) -> UUID:
+        return stream_of(self._stored_or_created(natural, proposed.bytes))
+
+    def forget(self, natural: UUID, stream: UUID) -> bool:
+        param = self._param(natural)
+        with self._connection(transaction=True) as conn:
+            row = conn.execute(self._sql["select_for_update"], (param,)).fetchone()
+            if row is None or row[0] is None:
+                return False
+            if stream_of(self._open(natural, row[0], row[1])) != stream:
+                return False  # moved on meanwhile: it leads to another stream now
+            conn.execute(self._sql["forget"], (param,))
+        return True
 
     # -- operations -----------------------------------------------------------------
 
@@ -353,6 +387,8 @@ _STATEMENTS: dict[str, str] = {
     "insert_wrapped": "INSERT OR IGNORE INTO {keys} (subject, key, kek)"
     " SELECT ?, ?, generation FROM {gens} WHERE generation = ? AND state = 'current'",
     "select": "SELECT key, kek FROM {keys} WHERE subject = ?",
+    "select_for_update": "SELECT key, kek FROM {keys} WHERE subject = ?",
+    "forget": "DELETE FROM {keys} WHERE subject = ?",
     "erase": "UPDATE {keys} SET key = NULL, kek = NULL,"
     " erased_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE subject = ? AND key IS NOT NULL",
     "tombstone": "INSERT OR IGNORE INTO {keys} (subject, key, erased_at)"
@@ -502,6 +538,7 @@ class PostgresKeyStore(_SqlKeyStore):
                 " SELECT ?, 'current', ? WHERE NOT EXISTS"
                 " (SELECT 1 FROM {gens} WHERE state = 'current') ON CONFLICT DO NOTHING",
                 "lock_generation": "SELECT state FROM {gens} WHERE generation = ? FOR SHARE",
+                "select_for_update": "SELECT key, kek FROM {keys} WHERE subject = ? FOR UPDATE",
                 "batch_first": "SELECT subject, subject, key, kek FROM {keys}"
                 " WHERE key IS NOT NULL AND (kek IS NULL OR kek <> ?) ORDER BY subject LIMIT ?",
                 "batch_next": "SELECT subject, subject, key, kek FROM {keys}"

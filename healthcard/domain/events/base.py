@@ -7,6 +7,7 @@ declares ``TOPIC`` once; moving or renaming the class never changes the stored l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -50,6 +51,18 @@ class DomainEvent(BaseModel):
     def at(self) -> datetime:
         """Alias of ``timestamp`` that reads better in domain code."""
         return self.timestamp
+
+
+Upcaster = Callable[[dict[str, Any]], None]
+"""An ``upcast_vN_vN1`` step: rewrites a stored state of version N to version N+1."""
+
+
+def upcast_unchanged(state: dict[str, Any]) -> None:
+    """The upcaster of a version that changed how a value is stored, not what it reads
+    as (a reference now sealed with a person's key, where the older version stored it
+    in clear): decoding opens either form to the same value. The version still moves
+    on, so a release that predates it refuses the newer records instead of misreading
+    them."""
 
 
 def register_topic(topic: str, cls: type[DomainEvent]) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, ClassVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from healthcard.domain.card_values import IssuerMode, PhotoRef
-from healthcard.domain.events.base import DomainEvent
+from healthcard.domain.events.base import DomainEvent, Upcaster, upcast_unchanged
 from healthcard.domain.identity import IdentityDocument, PersonName, Sex
 from healthcard.domain.personal import Personal
 from healthcard.domain.phone import CnMobile
@@ -50,19 +50,29 @@ class IdentityCompleted(CardEvent):
     ehc_id: HexId
 
 
+AccountReference = Annotated[UUID, Personal]
+"""The account a card event names, sealed with the card's key (version 2 of the card's
+events that name one): once the holder is erased, nothing in their card's history
+says which phone or WeChat account it was bound to, or showed its QR code."""
+
+
 class Bound(CardEvent):
-    """The card was bound to a mobile account (account ids are keyed hashes)."""
+    """The card was bound to a mobile account."""
 
     TOPIC = "healthcard.card.Bound"
+    class_version = 2
+    upcast_v1_v2: ClassVar[Upcaster] = staticmethod(upcast_unchanged)
 
-    account_id: UUID
+    account_id: AccountReference
     relation: Relation
 
 
 class Unbound(CardEvent):
     TOPIC = "healthcard.card.Unbound"
+    class_version = 2
+    upcast_v1_v2: ClassVar[Upcaster] = staticmethod(upcast_unchanged)
 
-    account_id: UUID
+    account_id: AccountReference
 
 
 class Frozen(CardEvent):
@@ -111,10 +121,12 @@ class TokenAccepted(CardEvent):
     """
 
     TOPIC = "healthcard.card.TokenAccepted"
+    class_version = 2
+    upcast_v1_v2: ClassVar[Upcaster] = staticmethod(upcast_unchanged)
 
     nonce: TokenNonce
     key_id: TokenKeyId
-    account_id: UUID
+    account_id: AccountReference
     use: TokenUse
     token_expires_at: AwareDatetime
 
@@ -125,9 +137,11 @@ class CardUsed(CardEvent):
     the audit's."""
 
     TOPIC = "healthcard.card.Used"
+    class_version = 2
+    upcast_v1_v2: ClassVar[Upcaster] = staticmethod(upcast_unchanged)
 
     step: UsageStep
-    account_id: UUID
+    account_id: AccountReference
     token_nonce: TokenNonce
     key_id: TokenKeyId
     token_expires_at: AwareDatetime
