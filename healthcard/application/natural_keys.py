@@ -23,7 +23,7 @@ without locators (a KMS behind the plain ``KeyStore``) keeps 0.1.0's ids through
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -55,6 +55,14 @@ class Finder(Protocol):
     def __call__(self, cls: type[A], aggregate_id: UUID, /) -> A | None: ...
 
 
+class Located(NamedTuple, Generic[A]):
+    """Where a locator leads: the stream (None: no locator) and its aggregate (None:
+    no events yet)."""
+
+    stream: UUID | None
+    found: A | None
+
+
 Forget = tuple[UUID, UUID]
 """A locator to delete: (natural key, the stream it must still lead to)."""
 
@@ -78,50 +86,62 @@ class NaturalKeys:
 
     def claim(self, document: IdentityDocument) -> DocumentClaim | None:
         """The claim on ``document``: the one holding it, else the latest (or None)."""
-        located = self._located(DocumentClaim, document_locator(self._key, document))
-        if located is not None and located.holder is not None:
-            return located
-        legacy = self._find(DocumentClaim, document_claim_id(self._key, document))
-        if legacy is not None and legacy.holder is not None:
-            return legacy
-        return located or legacy
+        return self._claim(document)[0]
 
     def claim_to_take(self, document: IdentityDocument) -> tuple[UUID, DocumentClaim | None]:
         """Where a registration claims ``document``: the claim holding it (claiming it
         again raises ``DocumentAlreadyRegistered``), else an open or new stream."""
-        current = self.claim(document)
+        current, located = self._claim(document)
         if current is not None and current.holder is not None:
             return current.id, current
         if self._locators is None:
             the_id = document_claim_id(self._key, document)
             return the_id, self._find(DocumentClaim, the_id)
         natural = document_locator(self._key, document)
-        return self._open_stream(DocumentClaim, natural, lambda c: c.holder is None)
+        return self._open_stream(DocumentClaim, natural, located, lambda c: c.holder is None)
+
+    def _claim(
+        self, document: IdentityDocument
+    ) -> tuple[DocumentClaim | None, Located[DocumentClaim]]:
+        """The claim on ``document`` (as :meth:`claim`), and where its locator leads."""
+        located = self._located(DocumentClaim, document_locator(self._key, document))
+        if located.found is not None and located.found.holder is not None:
+            return located.found, located
+        legacy = self._find(DocumentClaim, document_claim_id(self._key, document))
+        if legacy is not None and legacy.holder is not None:
+            return legacy, located
+        return located.found or legacy, located
 
     # -- accounts -----------------------------------------------------------------------
 
     def account(self, kind: AccountKind, identifier: str) -> Account | None:
         """The account of ``identifier``: the live one, else the latest (or None)."""
-        located = self._located(Account, account_locator(self._key, kind, identifier))
-        if located is not None and not located.erased:
-            return located
-        legacy = self._find(Account, account_id(self._key, kind, identifier))
-        if legacy is not None and legacy.erased and self._locators is None:
-            _, later = self._after_erasures(kind, identifier)
-            legacy = later or legacy
-        if legacy is not None and not legacy.erased:
-            return legacy
-        return located or legacy
+        return self._account(kind, identifier)[0]
 
     def account_to_bind(self, kind: AccountKind, identifier: str) -> tuple[UUID, Account | None]:
         """Where a binding adds a card: the live account, else a new stream."""
-        current = self.account(kind, identifier)
+        current, located = self._account(kind, identifier)
         if current is not None and not current.erased:
             return current.id, current
         if self._locators is None:
             return self._after_erasures(kind, identifier)
         natural = account_locator(self._key, kind, identifier)
-        return self._open_stream(Account, natural, lambda a: a.erased)
+        return self._open_stream(Account, natural, located, lambda a: a.erased)
+
+    def _account(
+        self, kind: AccountKind, identifier: str
+    ) -> tuple[Account | None, Located[Account]]:
+        """The account of ``identifier`` (as :meth:`account`), and where its locator leads."""
+        located = self._located(Account, account_locator(self._key, kind, identifier))
+        if located.found is not None and not located.found.erased:
+            return located.found, located
+        legacy = self._find(Account, account_id(self._key, kind, identifier))
+        if legacy is not None and legacy.erased and self._locators is None:
+            _, later = self._after_erasures(kind, identifier)
+            legacy = later or legacy
+        if legacy is not None and not legacy.erased:
+            return legacy, located
+        return located.found or legacy, located
 
     def _after_erasures(self, kind: AccountKind, identifier: str) -> tuple[UUID, Account | None]:
         """Without locators (0.1.0's ids): an erased account's key is gone for good, so
@@ -146,8 +166,7 @@ class NaturalKeys:
         closed: list[Forget] = []
         for document in documents:
             natural = document_locator(self._key, document)
-            stream = self._locators.locate(natural)
-            claim = None if stream is None else self._find(DocumentClaim, stream)
+            stream, claim = self._located(DocumentClaim, natural)
             if stream is not None and (claim is None or claim.holder is None):
                 closed.append((natural, stream))
         for account in accounts:
@@ -166,24 +185,30 @@ class NaturalKeys:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _located(self, cls: type[A], natural: UUID) -> A | None:
+    def _located(self, cls: type[A], natural: UUID) -> Located[A]:
         if self._locators is None:
-            return None
+            return Located(None, None)
         stream = self._locators.locate(natural)
-        return None if stream is None else self._find(cls, stream)
+        return Located(stream, None if stream is None else self._find(cls, stream))
 
     def _open_stream(
-        self, cls: type[A], natural: UUID, closed: Callable[[A], bool]
+        self, cls: type[A], natural: UUID, located: Located[A], closed: Callable[[A], bool]
     ) -> tuple[UUID, A | None]:
-        """The stream the locator leads to, moved past closed streams (a new one when
-        it led to a closed stream: delete it, assign again; racing callers agree)."""
+        """The stream the locator leads to (``located``: read already), moved past a
+        closed stream: delete the locator if it still leads there, assign again (racing
+        callers agree on the new one)."""
         assert self._locators is not None  # noqa: S101 (callers checked)
+        stream, found = located
         for _ in range(MOVES):
-            stream = self._locators.locate_or_assign(natural, self._new_id())
-            found = self._find(cls, stream)
-            if found is None or not closed(found):
+            if stream is not None and (found is None or not closed(found)):
                 return stream, found
-            self._locators.forget(natural, stream)
+            if stream is not None:
+                self._locators.forget(natural, stream)
+            proposed = self._new_id()
+            stream = self._locators.locate_or_assign(natural, proposed)
+            # Our own new id names a stream nobody has written yet (a racer that saves
+            # first makes our save conflict, and the command is retried).
+            found = None if stream == proposed else self._find(cls, stream)
         raise IntegrityError(f"the locator of a {cls.__name__} kept moving")
 
 

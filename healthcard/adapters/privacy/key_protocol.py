@@ -116,6 +116,7 @@ class KeyStoreStatus:
 
     kind: str
     live_keys: int
+    """Rows that hold a key or a locator (locators are wrapped and rotated like keys)."""
     unwrapped_keys: int
     """Live keys stored without a key-encryption key (test mode, or before the first
     rotation of a store made by an older release)."""
