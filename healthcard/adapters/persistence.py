@@ -3,14 +3,23 @@
 Why helpers: the variables are eventsourcing's own (``PERSISTENCE_MODULE``,
 ``SQLITE_DBNAME``, ``POSTGRES_*``); these functions only spell them correctly.
 SQLite tables are not prefixed per application, so keep one application per file.
+
+A SQLite file can also be opened read-only (:func:`read_only_sqlite_env`): for tools
+that must leave the file exactly as they found it (``healthcard history``, ``stats``
+...). eventsourcing's own SQLite factory writes on opening (it creates the tables and
+switches the file to WAL); :class:`ReadOnlySQLiteFactory` does neither.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Final
+from urllib.parse import quote
 
 from eventsourcing.cryptography import AESCipher
+from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.utils import Environment, EnvType
 
 from healthcard.adapters.secret_files import read_secret, write_secret
 
@@ -75,4 +84,65 @@ def local_sqlite_env(db: str | os.PathLike[str], *, create_key: bool = False) ->
                 "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
             }
         )
+    return env
+
+
+READ_ONLY_SQLITE: Final = "healthcard.adapters.persistence:ReadOnlySQLiteFactory"
+"""``PERSISTENCE_MODULE`` of a SQLite file opened read-only (:class:`ReadOnlySQLiteFactory`).
+
+Deliberately not ending in ``sqlite``: code that recognises a writable SQLite store by
+that suffix (to create the file 0600, to open its key store) must not touch this one.
+"""
+
+SQLITE_COMPANIONS: Final = ("-wal", "-shm", "-journal")
+"""Files SQLite keeps beside a database while a connection has it open (or after a crash)."""
+
+
+class ReadOnlySQLiteFactory(SQLiteFactory):
+    """eventsourcing's SQLite factory for a file that must not change.
+
+    Why a factory of its own: eventsourcing's creates the tables on opening (unless
+    ``CREATE_TABLE`` is off) and switches a file that is not in WAL mode to WAL on its
+    first connection, two writes. Here neither happens whatever the environment says;
+    the file's own journal mode is what SQLite reads it with. Give it a read-only URI
+    (:func:`read_only_sqlite_uri`), so that SQLite itself refuses any other write.
+    """
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        # Marked as already in WAL: the pool then never issues ``PRAGMA journal_mode=WAL``.
+        self.datastore.pool.is_journal_mode_wal = True
+
+    def env_create_table(self) -> bool:
+        return False
+
+
+def read_only_sqlite_uri(db: str | os.PathLike[str]) -> str:
+    """A ``file:`` URI that opens ``db`` read-only (``mode=ro``), creating nothing.
+
+    Why ``immutable=1`` when no companion file exists: a read-only connection to a
+    WAL-mode file still creates its ``-wal`` and ``-shm`` files when they are missing
+    (and cannot delete them afterwards). No ``-wal``/``-shm``/``-journal`` means no
+    connection has the file open and every committed transaction is in the file
+    itself, so reading it as immutable sees all of it and creates nothing. When they
+    exist, a writer may be at work: SQLite then reads through them (``mode=ro``), as
+    any reader does. What ``immutable`` gives up: a writer that starts and
+    checkpoints while the read runs is not seen, and may make that read fail.
+    """
+    path = Path(db).resolve()
+    in_use = any(Path(f"{path}{suffix}").exists() for suffix in SQLITE_COMPANIONS)
+    return f"file:{quote(str(path))}?mode=ro" + ("" if in_use else "&immutable=1")
+
+
+def read_only_sqlite_env(db: str | os.PathLike[str]) -> dict[str, str]:
+    """:func:`local_sqlite_env` for reading only: the file opened read-only, no table
+    created, and the at-rest key read from ``<db>.key`` (never created)."""
+    env = local_sqlite_env(db)
+    env.update(
+        {
+            "PERSISTENCE_MODULE": READ_ONLY_SQLITE,
+            "SQLITE_DBNAME": read_only_sqlite_uri(db),
+            "CREATE_TABLE": "false",
+        }
+    )
     return env

@@ -3,7 +3,8 @@
 Which log, for every command that reads one (``--db``):
 
 1. ``--db FILE``: that SQLite file, as ``healthcard demo`` writes it (encrypted at
-   rest with ``FILE.key`` when that file exists); it must exist;
+   rest with ``FILE.key`` when that file exists); it must exist and be a healthcard
+   event log (:func:`~healthcard.cli.logfiles.log_problem`);
 2. no ``--db`` and ``PERSISTENCE_MODULE`` set: eventsourcing's environment variables
    (``PERSISTENCE_MODULE``, ``POSTGRES_*``, ``CIPHER_KEY`` ...);
 3. otherwise the demo's file, ``healthcard-demo.sqlite3`` in the working folder.
@@ -12,9 +13,16 @@ Times (``--at``, ``--since``, ``--until``, ``TIME``) are ISO 8601; a time withou
 offset is China Standard Time, and a date alone is its start (or its end, where the
 command says so).
 
-What the commands print is data, shown as written (:func:`console`, :func:`literal`);
-a ``--db`` that SQLite cannot read ends with ``error: FILE is not a healthcard event
-log`` and status 2, not a traceback (:func:`reports_unreadable_log`).
+Commands that only read open the log read-only (``open_log(db, read_only=True)``,
+``open_views(db, read_only=True)``): SQLite through a ``mode=ro`` URI, no table
+created, a key store that cannot write; the file, its ``-wal`` and everything beside
+it stay as they were. (That is for SQLite files; with PostgreSQL, run readers under a
+role that may only read.)
+
+What the commands print is data, shown as written (:func:`console`, :func:`literal`).
+A ``--db`` that cannot be the log (missing, a folder, not a database, a database
+without the log's tables) ends with one line, ``error: ...`` naming the file, and
+status 2, never a traceback (:func:`event_store_env`, :func:`reports_unreadable_log`).
 """
 
 from __future__ import annotations
@@ -22,33 +30,46 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Final
 
 import typer
+from eventsourcing.utils import Environment
 from rich.console import Console
 from rich.text import Text
 
-from healthcard.adapters.persistence import local_sqlite_env
+from healthcard.adapters.persistence import (
+    READ_ONLY_SQLITE,
+    ReadOnlySQLiteFactory,
+    local_sqlite_env,
+    read_only_sqlite_env,
+    read_only_sqlite_uri,
+)
+from healthcard.adapters.privacy.kek import KeyEncryptionKey
 from healthcard.application import HealthCardApp
+from healthcard.application import keys as keys_folder
+from healthcard.cli.errors import EXIT_CANNOT_RUN, cannot_run
+from healthcard.cli.logfiles import (
+    SQLITE_HEADER,
+    ReadOnlyKeyStore,
+    is_sqlite_file,
+    log_problem,
+    views_problem,
+)
 from healthcard.domain.clock import CHINA_TZ
 from healthcard.readmodels import Projections, open_projections, views_path_for
+from healthcard.readmodels.connect import VIEWS_NAME
+from healthcard.readmodels.store_sqlite import SqliteViewStore
 
 DEMO_DB = Path("healthcard-demo.sqlite3")
 """The demo's event log, and the default ``--db`` of every command."""
 
-EXIT_CANNOT_RUN: Final = 2
-"""Exit status of a command that could not run (its log unreadable), as for bad options."""
-
 SQLITE_MAX_INTEGER: Final = 2**63 - 1
 """The largest integer SQLite stores: a version or a batch size above it cannot be asked
 of the log (the driver would overflow), so options that take one stop there."""
-
-SQLITE_HEADER: Final = b"SQLite format 3\x00"
-"""The first bytes of every SQLite database file (an empty file is one too)."""
 
 DbOption = Annotated[
     Path | None,
@@ -56,7 +77,6 @@ DbOption = Annotated[
         "--db",
         help="SQLite event log (as `healthcard demo` writes it). Default: eventsourcing's "
         f"environment variables when PERSISTENCE_MODULE is set, else {DEMO_DB}.",
-        dir_okay=False,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")]
@@ -66,14 +86,36 @@ ClearOption = Annotated[
 ]
 
 
-def event_store_env(db: Path | None) -> dict[str, str] | None:
-    """The eventsourcing settings ``--db`` names (``None``: the process environment's)."""
+def event_store_env(db: Path | None, *, read_only: bool = False) -> dict[str, str] | None:
+    """The eventsourcing settings ``--db`` names (``None``: the process environment's).
+
+    The file must be an event log already: a command other than ``demo`` never starts
+    one, so a missing path, a folder or a file without the log's tables ends the
+    command with one line naming it (status 2). ``read_only``: settings that open the
+    file read-only (:func:`~healthcard.adapters.persistence.read_only_sqlite_env`),
+    also when the environment names the SQLite file.
+    """
+    path: Path | None
     if db is None and os.environ.get("PERSISTENCE_MODULE"):
+        path = _environment_sqlite_file() if read_only else None
+        if path is None:
+            return None
+    else:
+        path = db if db is not None else DEMO_DB
+    problem = log_problem(path, read_only=read_only)
+    if problem is not None:
+        cannot_run(problem)
+    return read_only_sqlite_env(path) if read_only else local_sqlite_env(path)
+
+
+def _environment_sqlite_file() -> Path | None:
+    """The SQLite file eventsourcing's environment variables name, if they name one."""
+    if not os.environ.get("PERSISTENCE_MODULE", "").endswith("sqlite"):
         return None
-    path = db if db is not None else DEMO_DB
-    if not path.is_file():
-        raise typer.BadParameter(f"no event log at {path}", param_hint="--db")
-    return local_sqlite_env(path)
+    name = os.environ.get("SQLITE_DBNAME", "")
+    if not name or name.startswith("file:") or ":memory:" in name or "mode=memory" in name:
+        return None
+    return Path(name)
 
 
 def _log_path(db: Path | None) -> Path | None:
@@ -82,8 +124,7 @@ def _log_path(db: Path | None) -> Path | None:
         return db
     if not os.environ.get("PERSISTENCE_MODULE"):
         return DEMO_DB
-    name = os.environ.get("SQLITE_DBNAME")
-    return Path(name) if name and name != ":memory:" else None
+    return _environment_sqlite_file()
 
 
 NOT_A_DATABASE: Final = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT"})
@@ -107,16 +148,6 @@ def _not_a_database(error: BaseException) -> bool:
     return False
 
 
-def _is_sqlite_file(path: Path) -> bool:
-    """Whether ``path`` starts as an SQLite database does (damage inside not looked at)."""
-    try:
-        with path.open("rb") as file:
-            header = file.read(len(SQLITE_HEADER))
-    except OSError:
-        return False
-    return header in (b"", SQLITE_HEADER)
-
-
 def unreadable_log_message(db: Path | None) -> str:
     """What to tell the operator when SQLite cannot read the log or its views.
 
@@ -128,7 +159,7 @@ def unreadable_log_message(db: Path | None) -> str:
     if path is None:
         return "the event store is not a healthcard event log"
     views = views_path_for(path)
-    if _is_sqlite_file(path) and views.exists() and not _is_sqlite_file(views):
+    if is_sqlite_file(path) and views.exists() and not is_sqlite_file(views):
         return f"{views} is not a healthcard read-model file"
     return f"{path} is not a healthcard event log"
 
@@ -155,24 +186,85 @@ def reports_unreadable_log(db: Path | None) -> Iterator[None]:
 
 
 @contextmanager
-def open_log(db: Path | None) -> Iterator[HealthCardApp]:
-    """The application over the chosen log, closed afterwards (for reading)."""
-    env = event_store_env(db)
-    with reports_unreadable_log(db):
-        app = HealthCardApp(env)
-        try:
-            yield app
-        finally:
-            app.close()
+def open_log(db: Path | None, *, read_only: bool = False) -> Iterator[HealthCardApp]:
+    """The application over the chosen log, closed afterwards.
+
+    ``read_only`` for a command that only reads: a SQLite log is opened read-only
+    with a key store that cannot write (:func:`read_only_application`), so the
+    command leaves the file and everything beside it as it found them.
+    """
+    env = event_store_env(db, read_only=read_only)
+    with reports_unreadable_log(db), read_only_application(env) as app:
+        yield app
 
 
 @contextmanager
-def open_views(db: Path | None) -> Iterator[Projections]:
+def read_only_application(env: Mapping[str, str] | None) -> Iterator[HealthCardApp]:
+    """The application over ``env``, closed afterwards; on a read-only SQLite env
+    (:func:`event_store_env` with ``read_only``) with a :class:`ReadOnlyKeyStore` on
+    the same file, unwrapping keys under the configured key-encryption key."""
+    with ExitStack() as stack:
+        if env is None or env.get("PERSISTENCE_MODULE") != READ_ONLY_SQLITE:
+            app = HealthCardApp(None if env is None else dict(env))
+        else:
+            kek = configured_kek(env)
+            keystore = ReadOnlyKeyStore(env["SQLITE_DBNAME"], kek=kek)
+            stack.callback(keystore.close)  # given to the app, so not closed by it
+            app = HealthCardApp(dict(env), keystore=keystore, kek=kek)
+        stack.callback(app.close)
+        yield app
+
+
+def configured_kek(env: Mapping[str, str]) -> KeyEncryptionKey | None:
+    """The key-encryption key an application on ``env`` would use (the keys folder's,
+    ``HEALTHCARD_KEYS_DIR``), read the way the application reads its settings."""
+    settings = Environment(HealthCardApp.name, {**HealthCardApp.env, **os.environ, **env})
+    folder = settings.get(keys_folder.ENV_KEYS_DIR, "")
+    return keys_folder.load(Path(folder)).kek if folder else None
+
+
+@contextmanager
+def open_views(db: Path | None, *, read_only: bool = False) -> Iterator[Projections]:
     """The chosen log and its read models (SQLite: the views file beside the log),
-    closed afterwards."""
-    env = event_store_env(db)
-    with reports_unreadable_log(db), open_projections(env) as projections:
-        yield projections
+    closed afterwards.
+
+    ``read_only`` for a command that only reads the views: the log as
+    :func:`open_log` opens it, the views file read-only with no table created; it
+    must exist (``healthcard projections catch-up`` makes it). Catching up is then
+    refused by SQLite: a command that folds events opens without ``read_only``.
+    """
+    env = event_store_env(db, read_only=read_only)
+    path = _log_path(db)
+    if env is None or env.get("PERSISTENCE_MODULE") != READ_ONLY_SQLITE or path is None:
+        with reports_unreadable_log(db), open_projections(env) as projections:
+            yield projections
+        return
+    views = views_path_for(path)
+    problem = views_problem(views)
+    if problem is not None:
+        cannot_run(problem)
+    # Ids as the 32 hex digits stored, as the read models' own reader opens the log.
+    reader = {**env, "ORIGINATOR_ID_TYPE": "text"}
+    with reports_unreadable_log(db), read_only_application(reader) as app:
+        factory = ReadOnlySQLiteFactory(
+            Environment(VIEWS_NAME, {"SQLITE_DBNAME": read_only_sqlite_uri(views)})
+        )
+        with Projections(app, _view_store(factory, app.name), factory, False, reader) as views_:
+            yield views_
+
+
+def _view_store(factory: ReadOnlySQLiteFactory, app_name: str) -> SqliteViewStore:
+    """The view store on ``factory``'s connections (closing the factory on failure)."""
+    try:
+        store = factory.tracking_recorder(SqliteViewStore)
+    except BaseException:
+        factory.close()
+        raise
+    if not isinstance(store, SqliteViewStore):  # pragma: no cover (asked for that class)
+        factory.close()
+        raise TypeError("expected a SqliteViewStore")
+    store.app_name = app_name
+    return store
 
 
 def parse_time(text: str, *, end_of_day: bool = False, param: str = "--at") -> datetime:
@@ -262,6 +354,7 @@ __all__ = [
     "ClearOption",
     "DbOption",
     "JsonOption",
+    "configured_kek",
     "console",
     "event_store_env",
     "literal",
@@ -270,6 +363,7 @@ __all__ = [
     "parse_day",
     "parse_time",
     "print_json",
+    "read_only_application",
     "reports_unreadable_log",
     "unreadable_log_message",
     "utf8_text",

@@ -78,15 +78,18 @@ def test_without_db_the_demo_log_of_the_working_folder_is_read(demo_log: UUID) -
 
 
 def test_db_names_the_file_and_the_environment_comes_next(
-    demo_log: UUID, monkeypatch: pytest.MonkeyPatch
+    demo_log: UUID, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert event_store_env(DEMO_DB) == local_sqlite_env(DEMO_DB)
     assert event_store_env(None) == local_sqlite_env(DEMO_DB)
     monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.popo")
     assert event_store_env(None) is None  # the process environment decides
     assert event_store_env(DEMO_DB) == local_sqlite_env(DEMO_DB)  # --db still wins
-    with pytest.raises(typer.BadParameter, match="no event log"):
+    with pytest.raises(typer.Exit):
         event_store_env(Path("elsewhere.sqlite3"))
+    assert (
+        capsys.readouterr().err == "error: no event log at elsewhere.sqlite3 (it does not exist)\n"
+    )
 
 
 def test_every_command_group_handles_domain_errors() -> None:
