@@ -25,6 +25,7 @@ from eventsourcing.utils import Environment
 
 from healthcard.adapters.secret_files import create_private_file
 from healthcard.application import HealthCardApp
+from healthcard.domain.errors import ConfigurationError
 from healthcard.readmodels.store_postgres import PostgresViewStore
 from healthcard.readmodels.store_sql import SqlViewStore
 from healthcard.readmodels.store_sqlite import SqliteViewStore
@@ -33,8 +34,11 @@ VIEWS_NAME = "ClinicViews"
 """The projection's name: prefix of its environment variables and its tables."""
 
 
-class ViewsConfigError(ValueError):
-    """The views cannot be placed (e.g. an in-memory log and no views file given)."""
+class ViewsConfigError(ConfigurationError):
+    """The views cannot be placed (e.g. an in-memory log and no views file given).
+
+    A ``ConfigurationError`` (so also a ``ValueError``, as before): the command line
+    shows it as ``error[invalid_configuration]``, not as a traceback."""
 
 
 def views_path_for(event_db: str | os.PathLike[str]) -> Path:
@@ -57,6 +61,18 @@ def views_env(
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": os.fspath(views_path)}
 
 
+def views_file_for(event_env: Mapping[str, str] | None) -> Path | None:
+    """The SQLite file holding the views of the event store ``event_env`` configures
+    (None: the process environment's), or None when they live in PostgreSQL.
+
+    For a caller that must know whether the views exist before opening them, since
+    opening creates them."""
+    env = views_env(event_env if event_env is not None else {**HealthCardApp.env, **os.environ})
+    if env.get("PERSISTENCE_MODULE", "").endswith("sqlite"):
+        return Path(env["SQLITE_DBNAME"])
+    return None
+
+
 def reader_env(event_env: Mapping[str, str]) -> dict[str, str]:
     """Settings of the application a projection reads the log with.
 
@@ -71,14 +87,17 @@ def reader_env(event_env: Mapping[str, str]) -> dict[str, str]:
 
 
 def open_store(
-    env: Mapping[str, str], *, app_name: str = "HealthCard"
+    env: Mapping[str, str], *, app_name: str = "HealthCard", create: bool = True
 ) -> tuple[SqlViewStore, InfrastructureFactory[Any]]:
     """The view store (tables created if missing) and the factory that owns its connections.
 
     A new SQLite views file is created with mode 0600 first: it holds masked names and
-    document numbers, which are still personal data.
+    document numbers, which are still personal data. ``create=False``: no file, no
+    table, no migration of the metadata tables (the store must exist; for reading).
     """
-    if env.get("PERSISTENCE_MODULE", "").endswith("sqlite"):
+    if not create:
+        env = {**env, "CREATE_TABLE": "false"}
+    elif env.get("PERSISTENCE_MODULE", "").endswith("sqlite"):
         path = env.get("SQLITE_DBNAME", "")
         if path and ":memory:" not in path and "mode=memory" not in path:
             create_private_file(Path(path))
@@ -134,8 +153,12 @@ def open_projections(
     *,
     app: Application[UUID] | None = None,
     views_path: str | os.PathLike[str] | None = None,
+    create: bool = True,
 ) -> Projections:
-    """Open the log (a new ``HealthCardApp`` on ``event_env``, or ``app``) and its views."""
+    """Open the log (a new ``HealthCardApp`` on ``event_env``, or ``app``) and its views.
+
+    ``create=False``: open the views as they are, creating and migrating nothing (see
+    ``open_store``)."""
     owns_app = app is None
     settings = None
     if app is None:
@@ -146,7 +169,7 @@ def open_projections(
         app = HealthCardApp(settings)
     try:
         env = views_env(event_env if event_env is not None else dict(app.env), views_path)
-        store, factory = open_store(env, app_name=app.name)
+        store, factory = open_store(env, app_name=app.name, create=create)
     except BaseException:
         if owns_app:
             app.close()

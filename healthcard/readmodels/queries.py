@@ -73,6 +73,19 @@ class ViewQueries(SqlDialect):
 
         return self._query(body, [])
 
+    def departments(self, day: date) -> list[str]:
+        """The departments with at least one session on ``day``, sorted (what to offer
+        someone who asked for a department that has none that day)."""
+
+        def body(c: Cursor, v: int) -> list[str]:
+            c.execute(
+                self._q(f"SELECT DISTINCT department FROM {self._t(v, SESSIONS)} WHERE day = ?"),  # noqa: S608
+                (day.isoformat(),),
+            )
+            return sorted(str(row[0]) for row in c.fetchall())
+
+        return self._query(body, [])
+
     def available_sessions(self, department: str, day: date) -> list[SessionView]:
         return self.sessions(department, day, available_only=True)
 

@@ -7,6 +7,13 @@ indexes and moves the ``current_version`` pointer, in one transaction, so a
 reader sees N or N+1 and never a half-built table. Version N is then dropped.
 A live worker notices the swap on its next batch and follows N+1 from there.
 
+Why a rebuild records its builder and beats: a rebuild killed outright runs none of
+its clean-up, and its version would stay "building" forever with all its tables.
+Version N+1 is created with its builder (host, process) and a heartbeat that each
+of its transactions refreshes, so ``status`` tells a running build from a dead one and
+``hygiene.collect_garbage`` can drop the dead one; a rebuild itself first drops
+the builds whose builder is gone (:mod:`healthcard.readmodels.builders`).
+
 What makes it fast: large batches (one transaction each, ``executemany``), only
 the handled topics read and decoded, rows touched by many events written once
 per batch, query indexes built once at the end, a bigger page cache meanwhile,
@@ -25,6 +32,8 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from healthcard.readmodels.builders import STALE_AFTER_SECONDS, this_builder
+from healthcard.readmodels.hygiene import drop_stale_builds
 from healthcard.readmodels.logreader import Batch, BatchReader, Progress, paused_gc
 from healthcard.readmodels.pipeline import Prefetched
 from healthcard.readmodels.reader_process import READERS, ProcessBatches, can_read_elsewhere
@@ -44,6 +53,8 @@ class RebuildResult:
     position: int
     applied: int
     seconds: float
+    cleaned: tuple[int, ...] = ()
+    """Versions of dead builds dropped before this one started."""
 
     @property
     def events_per_second(self) -> float:
@@ -60,6 +71,8 @@ def rebuild(
     keep_old: bool = False,
     reader_env: Mapping[str, str] | None = None,
     readers: int = READERS,
+    stale_after: float = STALE_AFTER_SECONDS,
+    pause: float = 0.0,
 ) -> RebuildResult:
     """Build a new version from the whole log and make it the served one.
 
@@ -71,11 +84,20 @@ def rebuild(
     ``reader_env`` (the settings ``app`` was opened with, see ``Projections``),
     ``readers`` processes read and decode the log; otherwise (or with
     ``readers=0``) a thread of this process does.
+
+    First drops the versions of builds whose builder is gone (judged with
+    ``stale_after``, see :mod:`healthcard.readmodels.builders`); then records this
+    process as the new version's builder; every transaction also refreshes its
+    heartbeat, until the one that swaps it in.
+
+    ``pause``: seconds to wait after each transaction, holding no lock, so that a
+    rebuild on a busy database leaves it to the application (a gentler, longer build).
     """
     started = time.perf_counter()
     reader = BatchReader(app, batch_size=batch_size)
+    cleaned = tuple(v.version for v in drop_stale_builds(store, stale_after=stale_after))
     replaced = store.current_version()
-    version = store.create_version(live=False)
+    version = store.create_version(live=False, builder=this_builder())
     applied = 0
     position = 0
     try:
@@ -97,6 +119,8 @@ def rebuild(
                         applied += txn.applied
                         if progress is not None:
                             progress(position, head)
+                        if pause > 0 and not done:
+                            time.sleep(pause)
                 if final:
                     break
     except BaseException:
@@ -104,7 +128,9 @@ def rebuild(
         raise
     if replaced is not None and replaced != version and not keep_old:
         store.drop_version(replaced)
-    return RebuildResult(version, replaced, position, applied, time.perf_counter() - started)
+    return RebuildResult(
+        version, replaced, position, applied, time.perf_counter() - started, cleaned
+    )
 
 
 def _read_ahead(

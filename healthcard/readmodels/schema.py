@@ -9,6 +9,7 @@ needs (waiting triage entries by card) exists from the start.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -110,7 +111,18 @@ QUERY_INDEXES: tuple[Index, ...] = (
 META_TABLE = "views_meta"
 VERSIONS_TABLE = "views_versions"
 CURRENT_VERSION = "current_version"
+LAST_VERSION = "last_version"
+"""The highest version number given out (``views_meta``): numbers are never reused."""
+
+
+_VERSION_TABLE = re.compile(r"views_v([0-9]+)_[a-z_]+")
 
 
 def table_name(version: int, table: str) -> str:
     return f"views_v{version}_{table}"
+
+
+def version_of_table(name: str) -> int | None:
+    """The version a table (or index) name of :func:`table_name`'s form belongs to."""
+    match = _VERSION_TABLE.fullmatch(name)
+    return None if match is None else int(match.group(1))

@@ -81,6 +81,31 @@ class SqlDialect(ABC):
     @abstractmethod
     def _is_missing_table(self, error: Exception) -> bool: ...
 
+    @abstractmethod
+    def _tables(self, c: Cursor) -> set[str]:
+        """Names (unqualified) of the tables where the views live."""
+
+    @abstractmethod
+    def _columns(self, c: Cursor, table: str) -> set[str]:
+        """Column names of a table (empty if it does not exist)."""
+
+    @abstractmethod
+    def _now_sql(self) -> str:
+        """An SQL expression: the database's current time, as ISO text in UTC."""
+
+    @abstractmethod
+    def _storage_bytes(self, c: Cursor) -> int:
+        """Bytes the views take in storage."""
+
+    @abstractmethod
+    def _lock_versions(self, c: Cursor) -> None:
+        """Serialise the transactions that create or drop versions.
+
+        Why: they read the versions and the tables in separate statements, and a
+        concurrent creation committing in between would otherwise show tables without
+        their version (so look like leftovers) or give two builds the same number.
+        """
+
     # -- shared helpers ---------------------------------------------------------------
 
     def _t(self, version: int, table: Table) -> str:

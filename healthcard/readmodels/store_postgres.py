@@ -18,7 +18,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from psycopg.rows import tuple_row
 
-from healthcard.readmodels.schema import Table
+from healthcard.readmodels.schema import VERSIONS_TABLE, Table
 from healthcard.readmodels.sql_dialect import Cursor
 from healthcard.readmodels.store_sql import SqlViewStore
 
@@ -82,3 +82,42 @@ class PostgresViewStore(SqlViewStore, PostgresTrackingRecorder):
 
     def _is_missing_table(self, error: Exception) -> bool:
         return isinstance(error.__cause__, psycopg.errors.UndefinedTable)
+
+    def _tables(self, c: Cursor) -> set[str]:
+        c.execute(
+            self._q("SELECT table_name FROM information_schema.tables WHERE table_schema = ?"),
+            (self.datastore.schema,),
+        )
+        return {str(row[0]) for row in c.fetchall()}
+
+    def _columns(self, c: Cursor, table: str) -> set[str]:
+        c.execute(
+            self._q(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ?"
+            ),
+            (self.datastore.schema, table),
+        )
+        return {str(row[0]) for row in c.fetchall()}
+
+    def _now_sql(self) -> str:
+        return (
+            "to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+            '\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\')'
+        )
+
+    def _storage_bytes(self, c: Cursor) -> int:
+        """The views' tables with their indexes and TOAST (``pg_total_relation_size``).
+        A dropped table's files are deleted at commit, so its space is back at once."""
+        c.execute(
+            self._q(
+                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = ? AND c.relkind = 'r'"
+            ),
+            (self.datastore.schema,),
+        )
+        return sum(int(size) for name, size in c.fetchall() if str(name).startswith("views_"))
+
+    def _lock_versions(self, c: Cursor) -> None:
+        c.execute(f"LOCK TABLE {self._name(VERSIONS_TABLE)} IN SHARE ROW EXCLUSIVE MODE")

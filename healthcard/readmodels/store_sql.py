@@ -22,6 +22,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from healthcard.readmodels import fold
+from healthcard.readmodels.builders import Builder
 from healthcard.readmodels.decode import ViewEvent
 from healthcard.readmodels.model import (
     AppointmentRow,
@@ -39,6 +40,7 @@ from healthcard.readmodels.schema import (
     COUNTERS,
     CURRENT_VERSION,
     FOLD_INDEXES,
+    LAST_VERSION,
     META_TABLE,
     QUERY_INDEXES,
     SESSIONS,
@@ -48,6 +50,7 @@ from healthcard.readmodels.schema import (
     Index,
     Table,
     table_name,
+    version_of_table,
 )
 from healthcard.readmodels.sql_dialect import Cursor
 
@@ -64,15 +67,43 @@ class PositionMoved(RuntimeError):
     """The tracking position is not where the batch started: re-read and retry."""
 
 
+BUILDER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("builder_host", "text"),
+    ("builder_pid", "int"),
+    ("builder_start", "text"),
+    ("heartbeat_at", "text"),
+)
+"""Columns of ``views_versions`` that record a build's builder and its heartbeat;
+added to a table made before they existed (``_create_meta``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class VersionInfo:
     version: int
     state: str
-    """building, live or retired."""
+    """As stored: building, live or retired (see ``hygiene.version_state`` for
+    what a version is: live, building, stale or old)."""
     position: int
     applied: int
     """Events folded into this version (each exactly once)."""
     created_at: str
+    builder: Builder | None = None
+    """Who builds (or built) it; None for versions made by a catch-up, or recorded by
+    a release that did not say."""
+    heartbeat_at: str | None = None
+    """The builder's last heartbeat (UTC, the database's clock)."""
+    heartbeat_age: float | None = None
+    """Seconds since that heartbeat (or, without one, since the version was created),
+    by the database's clock when the versions were read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """What ``SqlViewStore.drop_versions`` removed."""
+
+    versions: tuple[int, ...]
+    tables: tuple[str, ...]
+    """Every table dropped, the versions' own and any left by no version."""
 
 
 class BatchTransaction:
@@ -139,10 +170,20 @@ class SqlViewStore(ViewQueries):
                 f"CREATE TABLE IF NOT EXISTS {self._name(META_TABLE)} "
                 f"(name {text} PRIMARY KEY, value {big})"
             )
+            builder = ", ".join(f"{n} {self._ddl_type(k)}" for n, k in BUILDER_COLUMNS)
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {self._name(VERSIONS_TABLE)} (version {big} "
-                f"PRIMARY KEY, state {text}, created_at {text}, applied {big})"
+                f"PRIMARY KEY, state {text}, created_at {text}, applied {big}, {builder})"
             )
+            # A table made by a release without builders gains their columns (empty:
+            # such versions are judged by their creation time, see ``builders``).
+            present = self._columns(c, VERSIONS_TABLE)
+            for name, kind in BUILDER_COLUMNS:
+                if name not in present:
+                    c.execute(
+                        f"ALTER TABLE {self._name(VERSIONS_TABLE)} "
+                        f"ADD COLUMN {name} {self._ddl_type(kind)}"
+                    )
 
     def _position(self, c: Cursor, version: int, *, lock: bool = False) -> int | None:
         c.execute(
@@ -164,33 +205,73 @@ class SqlViewStore(ViewQueries):
         with self._read() as c:
             return self._position(c, version) or 0
 
-    def versions(self) -> list[VersionInfo]:
+    def exists(self) -> bool:
+        """Whether the views' metadata tables exist (a store opened without creating
+        them may have none yet)."""
         with self._read() as c:
+            return {META_TABLE, VERSIONS_TABLE} <= self._tables(c)
+
+    def versions(self) -> list[VersionInfo]:
+        """Every version with its builder and heartbeat, ages by the database's clock."""
+        return self.version_table()[1]
+
+    def version_table(self) -> tuple[int | None, list[VersionInfo]]:
+        """The served version and every version (:meth:`versions`), in one snapshot.
+
+        Reads a metadata table made by an earlier release as it is (the builder columns
+        missing), since a store opened read-only must not migrate it."""
+        with self._read() as c:
+            current = self._current(c)
+            present = self._columns(c, VERSIONS_TABLE)
+            builder = ", ".join(n if n in present else "NULL" for n, _ in BUILDER_COLUMNS)
+            c.execute(f"SELECT {self._now_sql()}")
+            now = datetime.fromisoformat(str(c.fetchone()[0]))
             c.execute(
-                f"SELECT version, state, applied, created_at FROM {self._name(VERSIONS_TABLE)} "  # noqa: S608
-                "ORDER BY version"
+                f"SELECT version, state, applied, created_at, {builder} "  # noqa: S608
+                f"FROM {self._name(VERSIONS_TABLE)} ORDER BY version"
             )
             rows = c.fetchall()
-            return [
+            return current, [
                 VersionInfo(
-                    int(v), str(state), self._position(c, int(v)) or 0, int(applied), str(created)
+                    int(v),
+                    str(state),
+                    self._position(c, int(v)) or 0,
+                    int(applied),
+                    str(created),
+                    None if host is None else Builder(str(host), int(pid), start),
+                    beat,
+                    _age(now, beat or created),
                 )
-                for v, state, applied, created in rows
+                for v, state, applied, created, host, pid, start, beat in rows
             ]
 
-    def create_version(self, *, live: bool = False) -> int:
+    def create_version(self, *, live: bool = False, builder: Builder | None = None) -> int:
         """New empty tables at position 0. ``live=True`` makes them the served version
-        (with every index) unless one is already served, which is then returned."""
+        (with every index) unless one is already served, which is then returned.
+        ``builder``: the process that will build it (its first heartbeat is now)."""
         with self._write() as c:
+            self._lock_versions(c)
             if live:
                 current = self._current(c, lock=True)
                 if current is not None:
                     return current
-            c.execute(f"SELECT COALESCE(MAX(version), 0) FROM {self._name(VERSIONS_TABLE)}")  # noqa: S608
-            version = int(c.fetchone()[0]) + 1
+            version = self._last_version(c) + 1
+            self._set_meta(c, LAST_VERSION, version)
+            beat = "NULL" if live else self._now_sql()  # a served version has no builder
             c.execute(
-                self._q(f"INSERT INTO {self._name(VERSIONS_TABLE)} VALUES (?, ?, ?, 0)"),  # noqa: S608
-                (version, LIVE if live else BUILDING, datetime.now(UTC).isoformat()),
+                self._q(
+                    f"INSERT INTO {self._name(VERSIONS_TABLE)} "  # noqa: S608
+                    "(version, state, created_at, applied, builder_host, builder_pid, "
+                    f"builder_start, heartbeat_at) VALUES (?, ?, ?, 0, ?, ?, ?, {beat})"
+                ),
+                (
+                    version,
+                    LIVE if live else BUILDING,
+                    datetime.now(UTC).isoformat(),
+                    None if builder is None else builder.host,
+                    None if builder is None else builder.pid,
+                    None if builder is None else builder.start,
+                ),
             )
             for table in TABLES:
                 columns = ", ".join(f"{n} {self._ddl_type(k)}" for n, k in table.columns)
@@ -212,31 +293,98 @@ class SqlViewStore(ViewQueries):
             f"ON {self._t(version, _table(index.table))} ({index.columns}){where}"
         )
 
-    def _set_current(self, c: Cursor, version: int) -> None:
-        """Point ``current_version`` at ``version``: the swap (one row, updated in place)."""
+    def _last_version(self, c: Cursor) -> int:
+        """The highest version number ever given out.
+
+        Why remembered apart from the versions: numbers are never reused, so a build
+        judged dead that is in fact alive (another host, a long pause) can never write
+        into a later build of the same number: its next transaction finds no version."""
+        c.execute(f"SELECT COALESCE(MAX(version), 0) FROM {self._name(VERSIONS_TABLE)}")  # noqa: S608
+        highest = int(c.fetchone()[0])
+        c.execute(
+            self._q(f"SELECT value FROM {self._name(META_TABLE)} WHERE name = ?"),  # noqa: S608
+            (LAST_VERSION,),
+        )
+        row = c.fetchone()
+        return max(highest, 0 if row is None else int(row[0]))
+
+    def _set_meta(self, c: Cursor, name: str, value: int) -> None:
         c.execute(
             self._q(
                 f"INSERT INTO {self._name(META_TABLE)} VALUES (?, ?) "  # noqa: S608
                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
             ),
-            (CURRENT_VERSION, version),
+            (name, value),
         )
+
+    def _set_current(self, c: Cursor, version: int) -> None:
+        """Point ``current_version`` at ``version``: the swap (one row, updated in place)."""
+        self._set_meta(c, CURRENT_VERSION, version)
 
     def drop_version(self, version: int) -> None:
         """Remove a version's tables and tracking (never the served one)."""
+        self.drop_versions([version])
+
+    def drop_versions(
+        self,
+        versions: Collection[int],
+        *,
+        orphans: bool = False,
+        expect: Mapping[int, str] | None = None,
+    ) -> Dropped:
+        """Remove versions' tables, metadata and tracking in one transaction.
+
+        The served version is never dropped: asking for it raises ``ValueError`` (and
+        drops nothing), unless ``expect`` is given. ``expect`` (version -> stored
+        state, as a caller judged it from an earlier read): drop a version only if its
+        stored state is still that and it is not served, skip it otherwise. ``orphans``:
+        also drop tables and tracking rows of versions that have no metadata row (left
+        by hand or by a damaged file), so that no ``views_v<N>_*`` table outlives its
+        version.
+        """
         with self._write() as c:
-            if self._current(c, lock=True) == version:
+            self._lock_versions(c)
+            current = self._current(c, lock=True)
+            if current in versions and expect is None:
                 raise ValueError("the served version cannot be dropped")
-            for table in TABLES:
-                c.execute(f"DROP TABLE IF EXISTS {self._t(version, table)}")
-            c.execute(
-                self._q(f"DELETE FROM {self._name(VERSIONS_TABLE)} WHERE version = ?"),  # noqa: S608
-                (version,),
+            existing = self._tables(c)  # before the versions: see ``_lock_versions``
+            c.execute(f"SELECT version, state FROM {self._name(VERSIONS_TABLE)}")  # noqa: S608
+            stored = {int(v): str(state) for v, state in c.fetchall()}
+            doomed = {
+                v
+                for v in versions
+                if v != current and (expect is None or stored.get(v) == expect.get(v))
+            }
+            tables = sorted(
+                name
+                for name in existing
+                if (of := version_of_table(name)) is not None
+                and of != current
+                and (of in doomed or (orphans and of not in stored))
             )
-            c.execute(
-                self._q(f"DELETE FROM {self._tracking_table()} WHERE application_name = ?"),  # noqa: S608
-                (self.tracking_name(version),),
-            )
+            for name in tables:
+                c.execute(f"DROP TABLE IF EXISTS {self._name(name)}")
+            gone = doomed | {v for v in map(version_of_table, tables) if v is not None}
+            for version in sorted(gone):
+                c.execute(
+                    self._q(f"DELETE FROM {self._name(VERSIONS_TABLE)} WHERE version = ?"),  # noqa: S608
+                    (version,),
+                )
+                c.execute(
+                    self._q(f"DELETE FROM {self._tracking_table()} WHERE application_name = ?"),  # noqa: S608
+                    (self.tracking_name(version),),
+                )
+            return Dropped(tuple(sorted(v for v in doomed if v in stored)), tuple(tables))
+
+    def storage_bytes(self) -> int:
+        """Bytes the views take where they are stored (see the dialects)."""
+        with self._read() as c:
+            return self._storage_bytes(c)
+
+    def compact(self) -> bool:
+        """Give the space of dropped tables back to the file system, where that takes
+        more than dropping them; True if it was all given back (see the dialects)."""
+        return True
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -278,10 +426,12 @@ class SqlViewStore(ViewQueries):
             if batch.end is None:
                 raise RuntimeError("a batch transaction must be finished with its end position")
             self._save(c, version, batch.tables)
-            if batch.applied:
+            if batch.applied or not live:
+                # A build's every commit is also its heartbeat (see ``builders``).
+                beat = "" if live else f", heartbeat_at = {self._now_sql()}"
                 c.execute(
                     self._q(
-                        f"UPDATE {self._name(VERSIONS_TABLE)} SET applied = applied + ? "  # noqa: S608
+                        f"UPDATE {self._name(VERSIONS_TABLE)} SET applied = applied + ?{beat} "  # noqa: S608
                         "WHERE version = ?"
                     ),
                     (batch.applied, version),
@@ -363,6 +513,19 @@ class SqlViewStore(ViewQueries):
         write(TRIAGE, tables.triage, tables.dirty_triage)
         write(COUNTERS, tables.counters, tables.dirty_counters)
         tables.clear_dirty()
+
+
+def _age(now: datetime, then: str | None) -> float | None:
+    """Seconds from ``then`` (ISO text; naive is UTC) to ``now``; None if unreadable."""
+    if then is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(then)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (now - moment).total_seconds()
 
 
 def _table(name: str) -> Table:

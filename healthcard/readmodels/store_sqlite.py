@@ -12,6 +12,7 @@ transactions on power loss (they are re-read from the log), never consistency.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -108,3 +109,43 @@ class SqliteViewStore(SqlViewStore, SQLiteTrackingRecorder):
 
     def _is_missing_table(self, error: Exception) -> bool:
         return "no such table" in str(error)
+
+    def _tables(self, c: Cursor) -> set[str]:
+        c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(row[0]) for row in c.fetchall()}
+
+    def _columns(self, c: Cursor, table: str) -> set[str]:
+        c.execute(f"PRAGMA table_info({table})")
+        return {str(row[1]) for row in c.fetchall()}
+
+    def _lock_versions(self, c: Cursor) -> None:
+        """Nothing to do: every write transaction here is ``BEGIN IMMEDIATE``."""
+
+    def _now_sql(self) -> str:
+        return "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"
+
+    def _storage_bytes(self, c: Cursor) -> int:
+        """The views file and its write-ahead log, as the file system counts them."""
+        c.execute("PRAGMA database_list")
+        path = next((str(row[2]) for row in c.fetchall() if row[1] == "main"), "")
+        if not path:
+            return 0  # in memory
+        return sum(os.path.getsize(name) for name in (path, f"{path}-wal") if os.path.exists(name))
+
+    def compact(self) -> bool:
+        """``VACUUM``, then a ``TRUNCATE`` checkpoint: the file shrinks to its live pages.
+
+        Why both: dropping tables only adds their pages to the file's free list; VACUUM
+        rewrites the file without them, but in WAL mode it writes the new pages to the
+        write-ahead log, and only a checkpoint moves them into (and truncates) the file.
+        The rewrite costs about as much I/O as the live data and as much temporary
+        space. A reader holding an older snapshot can delay the checkpoint: False then,
+        and the file shrinks at a later checkpoint (the next ``gc``, or a writer's).
+        """
+        with self.datastore.get_connection(commit=True) as conn:
+            curs = conn.cursor().sqlite_cursor
+            curs.row_factory = None
+            curs.execute("VACUUM")
+            curs.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = int(curs.fetchone()[0])
+        return busy == 0
