@@ -120,18 +120,28 @@ class ReadOnlySQLiteFactory(SQLiteFactory):
 def read_only_sqlite_uri(db: str | os.PathLike[str]) -> str:
     """A ``file:`` URI that opens ``db`` read-only (``mode=ro``), creating nothing.
 
-    Why ``immutable=1`` when no companion file exists: a read-only connection to a
-    WAL-mode file still creates its ``-wal`` and ``-shm`` files when they are missing
-    (and cannot delete them afterwards). No ``-wal``/``-shm``/``-journal`` means no
-    connection has the file open and every committed transaction is in the file
-    itself, so reading it as immutable sees all of it and creates nothing. When they
-    exist, a writer may be at work: SQLite then reads through them (``mode=ro``), as
-    any reader does. What ``immutable`` gives up: a writer that starts and
-    checkpoints while the read runs is not seen, and may make that read fail.
+    Why ``immutable=1`` when the file is idle: a read-only connection to a WAL-mode
+    file still creates its ``-wal`` and ``-shm`` files when they are missing (and
+    cannot delete them afterwards). No ``-shm``, no ``-journal`` and no ``-wal``
+    holding frames means no connection has the file open and every committed
+    transaction is in the file itself, so reading it as immutable sees all of it and
+    creates nothing. Otherwise a writer may be at work, or left frames behind: SQLite
+    then reads through those files (``mode=ro``), as any reader does. What
+    ``immutable`` gives up: a writer that starts and checkpoints while the read runs
+    is not seen, and may make that read fail.
     """
     path = Path(db).resolve()
-    in_use = any(Path(f"{path}{suffix}").exists() for suffix in SQLITE_COMPANIONS)
-    return f"file:{quote(str(path))}?mode=ro" + ("" if in_use else "&immutable=1")
+    return f"file:{quote(str(path))}?mode=ro" + ("" if _in_use(path) else "&immutable=1")
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a connection may have ``path`` open, or left something to read beside it."""
+    try:
+        if Path(f"{path}-wal").stat().st_size > 0:
+            return True
+    except FileNotFoundError:
+        pass
+    return any(Path(f"{path}{suffix}").exists() for suffix in ("-shm", "-journal"))
 
 
 def read_only_sqlite_env(db: str | os.PathLike[str]) -> dict[str, str]:

@@ -11,6 +11,7 @@ unless ``--clear`` is given; ``export`` masks by the export's k rules and, with
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +26,7 @@ from healthcard.analytics.export import ExportFormat, export_log, load_salt
 from healthcard.analytics.funnel import STAGES, GroupBy, Stats, compute_stats
 from healthcard.analytics.history import card_as_of_time, card_history, describe_card
 from healthcard.analytics.log import LogFilter, LogReader, resolve_event_types
-from healthcard.cli.errors import new_app
+from healthcard.cli.errors import cannot_run, new_app
 from healthcard.cli.options import (
     SQLITE_MAX_INTEGER,
     ClearOption,
@@ -33,11 +34,13 @@ from healthcard.cli.options import (
     JsonOption,
     console,
     literal,
+    log_path,
     open_log,
     parse_day,
     parse_time,
     print_json,
 )
+from healthcard.cli.outputs import check_not_log_file, check_output_file, writing
 from healthcard.cli.progress import progress
 from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.errors import InvalidInput
@@ -82,7 +85,7 @@ def history(
 ) -> None:
     """A card's history, oldest first: every event with its time, channel and data."""
     with (
-        open_log(db) as health,
+        open_log(db, read_only=True) as health,
         progress("reading the log", enabled=related and not as_json) as bar,
     ):
         total = LogReader(health).max_position()
@@ -132,7 +135,7 @@ def as_of(
     """The state of a card as it was at a time (or at a version)."""
     if (at is None) == (version is None):
         raise typer.BadParameter("give either TIME or --version")
-    with open_log(db) as health:
+    with open_log(db, read_only=True) as health:
         if at is not None:
             state = card_as_of_time(health, card, parse_time(at, end_of_day=True, param="TIME"))
         else:
@@ -153,7 +156,14 @@ def as_of(
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option("--out", help="File to write.", dir_okay=False)],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="File to write (replaced if it exists; its folder must exist). Never one "
+            "of the log's own files.",
+        ),
+    ],
     fmt: Annotated[
         ExportFormat | None,
         typer.Option("--format", help="jsonl, csv or parquet (default: from --out's suffix)."),
@@ -188,14 +198,19 @@ def export(
             "--pseudonym-salt-file",
             help="Pseudonymise under the salt kept in this file (created, mode 0600, if "
             "missing), so that exports made with the same file can be joined.",
-            dir_okay=False,
         ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Export the log, or a filtered slice, streaming (personal data masked by default)."""
+    """Export the log, or a filtered slice, streaming (personal data masked by default).
+
+    The log is only read (opened read-only). A path that cannot be written (a folder,
+    a folder that does not exist, one of the log's own files) is refused before the
+    log is read, in one line naming it.
+    """
     if clear and (pseudonymise or salt_file is not None):
         raise InvalidInput("--pseudonymise", "pseudonyms are for masked exports, not --clear")
+    _check_export_paths(out, salt_file, db)
     salt = None if salt_file is None else load_salt(salt_file)
     flt = LogFilter(
         since=None if since is None else parse_time(since, param="--since"),
@@ -205,7 +220,12 @@ def export(
     )
     # A bar's label is rich markup: the file name in it is escaped to show as written.
     label = f"exporting to {escape(out.name)}"
-    with open_log(db) as health, progress(label, enabled=not as_json) as bar:
+    # The bar closes before a write error is printed, so that error is the one line.
+    with (
+        open_log(db, read_only=True) as health,
+        writing(out, "--out"),
+        progress(label, enabled=not as_json) as bar,
+    ):
         total = LogReader(health).max_position()
         summary = export_log(
             health,
@@ -239,6 +259,23 @@ def export(
         typer.echo("warning: the file holds personal data in clear; protect it.", err=True)
 
 
+def _check_export_paths(out: Path, salt_file: Path | None, db: Path | None) -> None:
+    """Refuse what cannot be written, before the log is read: ``--out`` (a folder, in a
+    missing folder, one of the log's files, the salt file) and a salt file to create."""
+    check_output_file(out, "--out")
+    log = log_path(db)
+    check_not_log_file(out, log, "--out")
+    if salt_file is None:
+        return
+    if salt_file.is_dir():
+        cannot_run(f"cannot use {salt_file} (--pseudonym-salt-file): it is a directory")
+    if not salt_file.exists():
+        check_output_file(salt_file, "--pseudonym-salt-file")
+    check_not_log_file(salt_file, log, "--pseudonym-salt-file")
+    if os.path.realpath(salt_file) == os.path.realpath(out):
+        cannot_run(f"cannot write {out} (--out): it is the salt file")
+
+
 @app.command()
 def stats(
     by: Annotated[
@@ -258,7 +295,7 @@ def stats(
 ) -> None:
     """Funnel (registered -> identity -> bound -> appointment -> checked in -> seen),
     channel mix and no-show rate."""
-    with open_log(db) as health, progress("counting", enabled=not as_json) as bar:
+    with open_log(db, read_only=True) as health, progress("counting", enabled=not as_json) as bar:
         total = LogReader(health).max_position()
         figures = compute_stats(
             health,

@@ -28,7 +28,7 @@ def audit(
         card_id = UUID(card)
     except ValueError:
         raise typer.BadParameter("not a UUID", param_hint="CARD") from None
-    with open_log(db) as health:
+    with open_log(db, read_only=True) as health:
         health.card(card_id)  # CardNotFound -> error[card_not_found], exit 2
         entries = audit_trail(health, card_id)
     if as_json:

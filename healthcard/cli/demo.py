@@ -4,9 +4,10 @@ The day itself is :mod:`healthcard.simulation`; this command deletes the previou
 day's log, runs the day on a fake clock, catches the read models up and prints the
 tables (people masked). It uses the public test-mode keys.
 
-Paths that cannot work (``--db`` in a folder that does not exist, ``--out`` under a
-file) are refused before the day starts, so a mistyped path costs no simulated day
-and never ends in a traceback.
+Paths that cannot work (``--db`` in a folder that does not exist or naming a folder,
+``--out`` under a file, a file that is not a healthcard log where the log goes) are
+refused before the day starts, in one line naming the path (status 2), so a
+mistyped path costs no simulated day, deletes nothing and never ends in a traceback.
 """
 
 from __future__ import annotations
@@ -14,17 +15,19 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.ids import SeededIds
-from healthcard.adapters.persistence import key_file_for, local_sqlite_env
+from healthcard.adapters.persistence import SQLITE_COMPANIONS, key_file_for, local_sqlite_env
 from healthcard.application import HealthCardApp
 from healthcard.application.config import HealthCardConfig
-from healthcard.cli.errors import new_app
-from healthcard.cli.options import DEMO_DB, SQLITE_HEADER, console, reports_unreadable_log
+from healthcard.cli.errors import cannot_run, new_app
+from healthcard.cli.logfiles import log_problem
+from healthcard.cli.options import DEMO_DB, console, reports_unreadable_log
+from healthcard.cli.outputs import check_output_file, make_output_folder, writing
 from healthcard.cli.progress import progress
 from healthcard.readmodels import catch_up_all, views_path_for
 from healthcard.simulation import DAY_START, MIN_CARDS, HospitalDay
@@ -49,9 +52,9 @@ def demo(
     db: Annotated[
         Path,
         typer.Option(
-            help="SQLite file for the day's event log. An existing file is deleted first: "
-            "one run is one simulated day, so every run starts a fresh log.",
-            dir_okay=False,
+            help="SQLite file for the day's event log (its folder must exist). An existing "
+            "log is deleted first: one run is one simulated day, so every run starts a fresh "
+            "log. A file that is not a healthcard log is never deleted.",
         ),
     ] = DEMO_DB,
     cards: Annotated[
@@ -63,7 +66,6 @@ def demo(
         typer.Option(
             help="Folder for summary.json and, for one bound card, qr-signed.png, "
             "qr-signed.txt, qr-national.png and keys/public.json (created if needed).",
-            file_okay=False,
         ),
     ] = None,
 ) -> None:
@@ -86,11 +88,8 @@ def demo(
         )
     started = time.perf_counter()
     clock = FakeClock(DAY_START)
-    try:
+    with writing(db, "--db"):
         env = local_sqlite_env(db, create_key=True)
-    except OSError as error:
-        message = f"cannot write {db}: {error.strerror}"
-        raise typer.BadParameter(message, param_hint="--db") from None
     health = HealthCardApp(env, clock=clock, config=HealthCardConfig(), ids=SeededIds(seed))
     qr_files: list[Path] = []
     try:
@@ -117,13 +116,10 @@ def demo(
         markup=False,
     )
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         summary = out / "summary.json"
         text = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
-        try:
+        with writing(summary, "--out"):
             summary.write_text(text + "\n", encoding="utf-8")
-        except OSError as error:
-            _cannot_write(out, error)
         out_console.print(f"Summary written to {summary}", markup=False, highlight=False)
         for path in qr_files:
             out_console.print(f"QR file written to {path}", markup=False, highlight=False)
@@ -139,51 +135,36 @@ def demo(
 
 
 def _check_paths(db: Path, out: Path | None) -> None:
-    """Refuse, before anything is deleted or simulated, paths that cannot work."""
-    if not db.parent.is_dir():
-        raise typer.BadParameter(f"no folder {db.parent} for {db.name}", param_hint="--db")
-    if out is None:
-        return
-    for folder in (out, *out.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise typer.BadParameter(
-                    f"{folder} is a file, so {out} cannot be a folder", param_hint="--out"
-                )
-            return
+    """Refuse, before anything is deleted or simulated, paths that cannot work; make
+    the ``--out`` folder now, so that one that cannot be made costs no day."""
+    check_output_file(db, "--db")
+    if out is not None:
+        make_output_folder(out, "--out")
 
 
 def _write_qr_files(health: HealthCardApp, out: Path) -> list[Path]:
-    try:
+    with writing(out, "--out"):
         return write_first_bound_card_qr(health, out)
-    except OSError as error:
-        _cannot_write(out, error)
-
-
-def _cannot_write(out: Path, error: OSError) -> NoReturn:
-    """A write into ``--out`` failed (no space, no permission): one line, status 2."""
-    raise typer.BadParameter(
-        f"cannot write into {out}: {error.strerror}", param_hint="--out"
-    ) from None
 
 
 def _remove_old_log(db: Path) -> bool:
-    """Delete a previous demo log (and its WAL files); refuse anything not SQLite."""
+    """Delete a previous demo log (its WAL files, key and read models with it).
+
+    Only a healthcard event log (or an empty file) is deleted: ``--db`` naming any
+    other file, another SQLite database included, is refused, so a slip of the
+    keyboard cannot delete somebody's data.
+    """
     if not db.exists():
         return False
-    if db.is_dir():
-        raise typer.BadParameter(f"{db} is a folder", param_hint="--db")
-    with db.open("rb") as file:
-        header = file.read(len(SQLITE_HEADER))
-    if header and header != SQLITE_HEADER:
-        raise typer.BadParameter(
-            f"{db} exists and is not a SQLite database; not deleting it", param_hint="--db"
-        )
-    for suffix in ("-wal", "-shm", "-journal"):
-        db.with_name(db.name + suffix).unlink(missing_ok=True)
-    key_file_for(db).unlink(missing_ok=True)
+    problem = log_problem(db)
+    if problem is not None and db.stat().st_size > 0:
+        cannot_run(f"{db} exists and is not a healthcard event log; not deleting it (--db)")
     views = views_path_for(db)  # read models of the old log go with it
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        views.with_name(views.name + suffix).unlink(missing_ok=True)
-    db.unlink()
+    doomed = [Path(f"{base}{suffix}") for base in (db, views) for suffix in SQLITE_COMPANIONS]
+    doomed += [key_file_for(db), views, db]
+    for path in doomed:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            cannot_run(f"cannot delete {path} (--db): {error.strerror or error}")
     return True

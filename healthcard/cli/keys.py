@@ -6,19 +6,22 @@
 lines that configure an app to use the folder). ``rotate`` adds a signing key that
 signs from then on (older keys keep verifying); ``retire`` stops one for good. No
 command prints key material. See ``healthcard.application.keys``.
+
+A ``--keys`` folder that does not exist, or an ``--out`` that cannot be made (under a
+file, no permission), ends in one line naming it and status 2. ``show`` only reads.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from healthcard.application import keys as keys_folder
-from healthcard.cli.errors import new_app
-from healthcard.cli.options import JsonOption, console
+from healthcard.cli.errors import cannot_run, new_app
+from healthcard.cli.options import JsonOption, console, print_json
+from healthcard.cli.outputs import check_output_folder, writing
 
 app = new_app()
 keys_app = new_app(name="keys", help="The keys folder: generate, rotate, retire, show.")
@@ -29,12 +32,22 @@ KeysOption = Annotated[
 ]
 
 
+def existing_folder(keys: Path) -> Path:
+    """``--keys`` as given, once it is known to exist (else one line, status 2): the
+    library would name the first key file it misses, not the folder."""
+    if not keys.exists():
+        cannot_run(f"no keys folder at {keys} (it does not exist)")
+    return keys
+
+
 @keys_app.command("generate")
 def generate(
     out: Annotated[Path, typer.Option("--out", help="A new (or empty) folder for the keys.")],
 ) -> None:
     """Write every secret of a deployment into a new keys folder."""
-    keys_folder.generate(out)
+    check_output_folder(out, "--out")
+    with writing(out, "--out"):
+        keys_folder.generate(out)
     shown = console()
     shown.print(f"Keys written to {out} (folder 0700, secrets 0600).")
     shown.print(f"Published verification keys: {out / keys_folder.PUBLIC_FILE}")
@@ -48,7 +61,8 @@ def generate(
 @keys_app.command("rotate")
 def rotate(keys: KeysOption) -> None:
     """Add a QR signing key that signs from now on (older keys still verify)."""
-    key_id = keys_folder.rotate(keys)
+    with writing(keys, "--keys"):
+        key_id = keys_folder.rotate(existing_folder(keys))
     console().print(
         f"Signing key {key_id} is current; {keys / keys_folder.PUBLIC_FILE} lists it. "
         "Publish the new document to scanners; retire the old key once its tokens expired."
@@ -61,16 +75,17 @@ def retire(
     kid: Annotated[int, typer.Option("--kid", help="The key id to retire (not the current).")],
 ) -> None:
     """Stop a QR signing key for good: its tokens are refused from now on."""
-    keys_folder.retire(keys, kid)
+    with writing(keys, "--keys"):
+        keys_folder.retire(existing_folder(keys), kid)
     console().print(f"Signing key {kid} is retired; its private key file is deleted.")
 
 
 @keys_app.command("show")
 def show(keys: KeysOption, as_json: JsonOption = False) -> None:
     """Key ids and states of a keys folder (never the keys)."""
-    state = keys_folder.summary(keys)
+    state = keys_folder.summary(existing_folder(keys))
     if as_json:
-        typer.echo(json.dumps(state, indent=2))
+        print_json(state)
         return
     shown = console()
     shown.print(f"{state['folder']}: current signing key {state['current_signing_key']}")

@@ -27,7 +27,7 @@ app.add_typer(privacy_app, name="privacy")
 @privacy_app.command("status")
 def status(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Pending erasures (ids only) and the key store's keys and KEK generations."""
-    with open_log(db) as health:
+    with open_log(db, read_only=True) as health:
         pending = health.pending_erasures()
         store = health.keystore
         described: dict[str, Any] = (

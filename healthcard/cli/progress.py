@@ -5,6 +5,10 @@ history, export and stats, catching up and rebuilding read models) shows the sam
 bar, on stderr so that ``--json`` on stdout stays clean, and leaves nothing behind
 when done. Work is counted in steps (:meth:`Ticker.advance`) or as a position in
 the log (:meth:`Ticker.reach`).
+
+Only on a terminal: stderr sent to a file or a pipe (a script, a cron job) gets no
+bar, since there a bar is noise, and rich would leave an empty line where it was,
+before the one line of an error a script reads.
 """
 
 from __future__ import annotations
@@ -46,9 +50,13 @@ class Ticker:
 
 
 @contextmanager
-def progress(label: str, *, total: int | None = None, enabled: bool = True) -> Iterator[Ticker]:
-    """A transient bar on stderr while the block runs (a no-op ticker when disabled)."""
-    if not enabled:
+def progress(
+    label: str, *, total: int | None = None, enabled: bool = True, console: Console | None = None
+) -> Iterator[Ticker]:
+    """A transient bar on stderr (or ``console``) while the block runs; a no-op ticker
+    when disabled or when that is not a terminal."""
+    shown = console if console is not None else Console(stderr=True)
+    if not enabled or not shown.is_terminal:
         yield Ticker()
         return
     columns = (
@@ -57,7 +65,7 @@ def progress(label: str, *, total: int | None = None, enabled: bool = True) -> I
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=shown, transient=True) as bar:
         yield Ticker(bar, bar.add_task(label, total=total))
 
 

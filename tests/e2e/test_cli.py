@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 import healthcard
@@ -203,12 +204,19 @@ def test_domain_errors_print_their_code_and_exit_2() -> None:
 @pytest.mark.parametrize(("cards", "shown"), [(40, False), (199, False), (200, True)])
 def test_progress_bar_only_for_big_days(cards: int, shown: bool) -> None:
     assert shows_progress(cards) is shown
-    with progress("simulating", total=10, enabled=shown) as bar:
+    terminal = Console(stderr=True, force_terminal=True)
+    with progress("simulating", total=10, enabled=shown, console=terminal) as bar:
         bar.phase("registering", 10)
         assert (bar._bar is not None) is shown
         if bar._bar is not None:
             assert bar._bar.tasks[0].completed == 10
             assert bar._bar.tasks[0].description == "registering"
+
+
+def test_no_progress_bar_where_stderr_is_no_terminal() -> None:
+    """Piped or redirected, a bar is noise (and rich leaves an empty line behind)."""
+    with progress("counting", console=Console(stderr=True, force_terminal=False)) as bar:
+        assert bar._bar is None
 
 
 def test_demo_log_is_encrypted_at_rest_with_a_private_key_file(tmp_path: Path) -> None:

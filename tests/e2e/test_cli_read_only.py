@@ -4,6 +4,7 @@ that is no healthcard log is one line of error naming it."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +12,12 @@ from uuid import UUID
 
 import pytest
 import typer
+from click.testing import Result
 from eventsourcing.persistence import OperationalError
 from eventsourcing.utils import Environment
+from typer.testing import CliRunner
 
+import healthcard
 from healthcard import HealthCardApp
 from healthcard.adapters.persistence import (
     ReadOnlySQLiteFactory,
@@ -22,10 +26,12 @@ from healthcard.adapters.persistence import (
 )
 from healthcard.application import keys as keys_folder
 from healthcard.application.commands import ErasePersonalData
+from healthcard.cli import app
 from healthcard.cli.logfiles import ReadOnlyKeyStore, ReadOnlyStore
 from healthcard.cli.options import open_log, open_views
 from healthcard.readmodels import catch_up_all, status, views_path_for
 from healthcard.testing import FakeClock
+from healthcard.testing.leaks import Persona
 from healthcard.testing.world import Driver, person
 
 NAME = "欧阳娜娜"
@@ -207,3 +213,173 @@ def test_the_read_only_factory_creates_no_table_and_keeps_the_journal_mode(
     finally:
         factory.close()
     assert files(folder) == before
+
+
+# -- the read commands ---------------------------------------------------------------
+
+runner = CliRunner()
+PERSONA = Persona.unique()
+
+
+@dataclass(frozen=True)
+class Readers:
+    db: Path
+    card: UUID
+    keys: Path
+    elsewhere: Path
+    """A folder apart from the log's, for what a command writes (an export)."""
+
+    def argv(
+        self, template: list[str], db: Path | None = None, out: Path | None = None
+    ) -> list[str]:
+        """``template`` filled in; ``--db`` added (the log, or ``db``) unless it names keys."""
+        values = {"card": self.card, "keys": self.keys, "out": out or self.elsewhere}
+        filled = [arg.format(**values) for arg in template]
+        return filled if "{keys}" in template else [*filled, "--db", str(db or self.db)]
+
+
+READ_COMMANDS: dict[str, list[str]] = {
+    "history": ["history", "{card}"],
+    "history-related": ["history", "{card}", "--related"],
+    "as-of": ["as-of", "{card}", "--version", "2"],
+    "stats": ["stats"],
+    "audit": ["audit", "{card}"],
+    "export": ["export", "--out", "{out}/log.jsonl"],
+    "privacy-status": ["privacy", "status"],
+}
+"""Commands that only read the log, as run by the tests (``--db`` added)."""
+
+
+@pytest.fixture(scope="module")
+def readers(tmp_path_factory: pytest.TempPathFactory) -> Readers:
+    """A closed log holding PERSONA (name, document, phone), and a keys folder."""
+    root = tmp_path_factory.mktemp("readers")
+    (root / "log").mkdir()
+    (root / "out").mkdir()
+    db = root / "log" / "events.sqlite3"
+    with HealthCardApp(local_sqlite_env(db, create_key=True), clock=FakeClock()) as health:
+        driver = Driver(health)
+        card = PERSONA.register(health, driver.audit())
+        driver.book(driver.publish(), card)
+    keys_folder.generate(root / "keys")
+    return Readers(db, card, root / "keys", root / "out")
+
+
+def invoke(argv: list[str]) -> Result:
+    result = runner.invoke(app, argv)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]], ids=["table", "json"])
+@pytest.mark.parametrize("name", list(READ_COMMANDS))
+def test_a_read_command_leaves_the_log_and_its_folder_as_they_were(
+    readers: Readers, name: str, json_flag: list[str]
+) -> None:
+    before = files(readers.db.parent)
+    result = invoke([*readers.argv(READ_COMMANDS[name]), *json_flag])
+    assert result.exit_code == 0, result.output
+    assert files(readers.db.parent) == before
+
+
+def test_keys_show_leaves_the_keys_folder_as_it_was(readers: Readers) -> None:
+    before = files(readers.keys)
+    for flag in ([], ["--json"]):
+        result = invoke(["keys", "show", "--keys", str(readers.keys), *flag])
+        assert result.exit_code == 0, result.output
+    assert files(readers.keys) == before
+
+
+@pytest.mark.parametrize("name", ["history", "stats", "privacy-status"])
+def test_a_read_command_reads_what_a_live_writer_committed_and_changes_none_of_it(
+    tmp_path: Path, name: str
+) -> None:
+    log = write_log(tmp_path / "events.sqlite3")
+    with HealthCardApp(local_sqlite_env(log.db), clock=FakeClock()) as writer:
+        Driver(writer).register()
+        before = files(tmp_path)
+        assert "events.sqlite3-wal" in before
+        readers = Readers(log.db, log.card, tmp_path, tmp_path)
+        result = invoke([*readers.argv(READ_COMMANDS[name]), "--json"])
+        assert result.exit_code == 0, result.output
+        after = files(tmp_path)
+    if name == "stats":
+        assert json.loads(result.stdout)["total"]["counts"]["registered"] == 3  # the writer's too
+    assert {k: v for k, v in after.items() if not k.endswith("-shm")} == {
+        k: v for k, v in before.items() if not k.endswith("-shm")
+    }
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+@pytest.mark.parametrize("name", list(READ_COMMANDS))
+def test_a_read_command_on_a_path_that_is_no_log_says_so_in_one_line(
+    readers: Readers, folder: Path, tmp_path: Path, name: str, kind: str
+) -> None:
+    make, message = BAD_FILES[kind]
+    path = folder / "events.sqlite3"
+    make(path)
+    before = files(folder)
+    result = invoke(readers.argv(READ_COMMANDS[name], db=path, out=tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {message.format(path=path)}\n"
+    assert files(folder) == before
+    assert not (tmp_path / "log.jsonl").exists()
+
+
+JSON_COMMANDS: dict[str, list[str]] = {
+    **READ_COMMANDS,
+    "keys-show": ["keys", "show", "--keys", "{keys}"],
+}
+
+
+@pytest.mark.parametrize("name", list(JSON_COMMANDS))
+def test_every_read_command_prints_json_free_of_personal_data(readers: Readers, name: str) -> None:
+    result = invoke([*readers.argv(JSON_COMMANDS[name]), "--json"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    documents = (
+        [json.loads(line) for line in text.splitlines()] if name == "audit" else [json.loads(text)]
+    )
+    assert documents
+    assert PERSONA.hits(text.encode()) == []
+    if name == "export":
+        written = (readers.elsewhere / "log.jsonl").read_bytes()
+        assert PERSONA.hits(written) == []
+
+
+@pytest.mark.parametrize("name", ["history", "as-of"])
+def test_the_personal_data_search_sees_it_where_clear_shows_it(readers: Readers, name: str) -> None:
+    """The guard of the test above: the same search finds the persona in ``--clear``."""
+    result = invoke([*readers.argv(READ_COMMANDS[name]), "--json", "--clear"])
+    assert result.exit_code == 0, result.output
+    assert PERSONA.hits(result.stdout.encode())
+
+
+def test_version_prints_json() -> None:
+    result = invoke(["version", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"version": healthcard.__version__}
+
+
+@pytest.fixture
+def old_log(tmp_path: Path) -> Readers:
+    """A real log whose key tables are those of 0.1.0 (no ``kek`` column, no
+    generations table): a writing opening would upgrade them, a reading one must not."""
+    root = tmp_path / "old"
+    root.mkdir()
+    log = write_log(root / "events.sqlite3")
+    with sqlite3.connect(log.db) as conn:
+        conn.execute("ALTER TABLE healthcard_personal_keys DROP COLUMN kek")
+        conn.execute("DROP TABLE healthcard_kek_generations")
+    conn.close()
+    return Readers(log.db, log.card, root, tmp_path)
+
+
+@pytest.mark.parametrize("name", list(READ_COMMANDS))
+def test_a_read_command_never_upgrades_an_old_log(old_log: Readers, name: str) -> None:
+    before = files(old_log.db.parent)
+    result = invoke(old_log.argv(READ_COMMANDS[name]))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {old_log.db} has no key tables of this healthcard")
+    assert result.stderr.count("\n") == 1
+    assert files(old_log.db.parent) == before
