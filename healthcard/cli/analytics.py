@@ -1,9 +1,12 @@
 """Analytics commands: ``history``, ``as-of``, ``export``, ``stats`` (they only read).
 
 Mounted on the main command (``healthcard history ...``); ``app`` also runs them
-standalone. Which log, times and ``--json``: :mod:`healthcard.cli.options`. Output:
-tables for people, ``--json`` for scripts (one JSON document on stdout); progress
-bars go to stderr, only for work that reads the whole log. Personal data is masked
+standalone. Each opens the log read-only (``open_log(db, read_only=True)``) and
+changes nothing; ``export`` writes only its ``--out`` file, checked before the log is
+read (:mod:`healthcard.cli.outputs`). Which log, times and ``--json``:
+:mod:`healthcard.cli.options`. Output: tables for people, ``--json`` for scripts (one
+JSON document on stdout); progress bars go to stderr, on a terminal only, for work
+that reads the whole log. Personal data is masked
 unless ``--clear`` is given; ``export`` masks by the export's k rules and, with
 ``--pseudonymise``, also replaces the ids that would join the file to other data.
 """
@@ -83,7 +86,10 @@ def history(
     clear: ClearOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """A card's history, oldest first: every event with its time, channel and data."""
+    """A card's history, oldest first: every event with its time, channel and data.
+
+    Only reads: the log is opened read-only and left exactly as it was.
+    """
     with (
         open_log(db, read_only=True) as health,
         progress("reading the log", enabled=related and not as_json) as bar,
@@ -132,7 +138,10 @@ def as_of(
     clear: ClearOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """The state of a card as it was at a time (or at a version)."""
+    """The state of a card as it was at a time (or at a version).
+
+    Only reads: the log is opened read-only and left exactly as it was.
+    """
     if (at is None) == (version is None):
         raise typer.BadParameter("give either TIME or --version")
     with open_log(db, read_only=True) as health:
@@ -294,7 +303,10 @@ def stats(
     as_json: JsonOption = False,
 ) -> None:
     """Funnel (registered -> identity -> bound -> appointment -> checked in -> seen),
-    channel mix and no-show rate."""
+    channel mix and no-show rate.
+
+    Only reads: the log is opened read-only and left exactly as it was.
+    """
     with open_log(db, read_only=True) as health, progress("counting", enabled=not as_json) as bar:
         total = LogReader(health).max_position()
         figures = compute_stats(

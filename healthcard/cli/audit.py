@@ -23,7 +23,10 @@ def audit(
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines for scripts.")] = False,
 ) -> None:
-    """List who did what to a card, through which channel and institution."""
+    """List who did what to a card, through which channel and institution.
+
+    Only reads: the log is opened read-only and left exactly as it was.
+    """
     try:
         card_id = UUID(card)
     except ValueError:

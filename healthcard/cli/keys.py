@@ -82,7 +82,7 @@ def retire(
 
 @keys_app.command("show")
 def show(keys: KeysOption, as_json: JsonOption = False) -> None:
-    """Key ids and states of a keys folder (never the keys)."""
+    """Key ids and states of a keys folder (never the keys). Only reads the folder."""
     state = keys_folder.summary(existing_folder(keys))
     if as_json:
         print_json(state)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -71,9 +71,13 @@ def _tables(path: Path) -> dict[str, set[str]]:
         return {name: {row[0] for row in conn.execute(columns, (name,))} for name in names}
 
 
-def _file_problem(path: Path, kind: str) -> str | None:
-    """Why the existing ``path`` cannot be the ``kind`` of SQLite file a command wants,
-    judging by what it is and its first bytes; ``None`` when it may be one."""
+def _database(
+    path: Path, kind: str, missing: str, required: Collection[str]
+) -> dict[str, set[str]] | str:
+    """The tables (and their columns) of the SQLite file at ``path``, or why it is not
+    a ``kind`` holding the ``required`` tables (``missing`` when it does not exist)."""
+    if not path.exists():
+        return missing
     if path.is_dir():
         return f"{path} is a directory, not a {kind}"
     try:
@@ -83,17 +87,15 @@ def _file_problem(path: Path, kind: str) -> str | None:
         return f"cannot read {path}: {error.strerror}"
     if header != SQLITE_HEADER:  # an empty file included: it holds no log
         return f"{path} is not a {kind}"
-    return None
-
-
-def _schema(path: Path, kind: str) -> dict[str, set[str]] | str:
-    """The tables of ``path``, or why they cannot be read."""
     try:
-        return _tables(path)
+        tables = _tables(path)
     except sqlite3.DatabaseError as error:
         if getattr(error, "sqlite_errorname", None) in _NOT_A_DATABASE:
             return f"{path} is not a {kind}"
         return f"cannot read {path}: {error}"
+    if not set(required) <= set(tables):
+        return f"{path} is not a {kind}"
+    return tables
 
 
 def log_problem(path: Path, *, read_only: bool = False) -> str | None:
@@ -103,16 +105,10 @@ def log_problem(path: Path, *, read_only: bool = False) -> str | None:
     tables of this version as well (it cannot add them): a log of 0.1.0 lacks the key
     table's ``kek`` column and the generations table, which any writing command adds.
     """
-    if not path.exists():
-        return f"no event log at {path} (it does not exist)"
-    problem = _file_problem(path, EVENT_LOG)
-    if problem is not None:
-        return problem
-    tables = _schema(path, EVENT_LOG)
+    missing = f"no event log at {path} (it does not exist)"
+    tables = _database(path, EVENT_LOG, missing, {EVENTS_TABLE})
     if isinstance(tables, str):
         return tables
-    if EVENTS_TABLE not in tables:
-        return f"{path} is not a {EVENT_LOG}"
     current_keys = "kek" in tables.get(KEYS_TABLE, set()) and GENERATIONS_TABLE in tables
     if read_only and not current_keys:
         return (
@@ -124,20 +120,12 @@ def log_problem(path: Path, *, read_only: bool = False) -> str | None:
 
 def views_problem(path: Path) -> str | None:
     """Why ``path`` is not a read-model file a command can read; ``None`` when it is one."""
-    if not path.exists():
-        return (
-            f"no read models at {path} (it does not exist): "
-            "`healthcard projections catch-up` builds them"
-        )
-    problem = _file_problem(path, READ_MODELS)
-    if problem is not None:
-        return problem
-    tables = _schema(path, READ_MODELS)
-    if isinstance(tables, str):
-        return tables
-    if not {META_TABLE, VERSIONS_TABLE} <= set(tables):
-        return f"{path} is not a {READ_MODELS}"
-    return None
+    missing = (
+        f"no read models at {path} (it does not exist): "
+        "`healthcard projections catch-up` builds them"
+    )
+    tables = _database(path, READ_MODELS, missing, {META_TABLE, VERSIONS_TABLE})
+    return tables if isinstance(tables, str) else None
 
 
 class ReadOnlyStore(RuntimeError):

@@ -75,7 +75,8 @@ DbOption = Annotated[
     Path | None,
     typer.Option(
         "--db",
-        help="SQLite event log (as `healthcard demo` writes it). Default: eventsourcing's "
+        help="SQLite event log, as `healthcard demo` writes it (it must exist; commands "
+        "that only read open it read-only). Default: eventsourcing's "
         f"environment variables when PERSISTENCE_MODULE is set, else {DEMO_DB}.",
     ),
 ]
@@ -118,8 +119,9 @@ def _environment_sqlite_file() -> Path | None:
     return Path(name)
 
 
-def _log_path(db: Path | None) -> Path | None:
-    """The SQLite file ``--db`` (or the environment, or the default) names, if any."""
+def log_path(db: Path | None) -> Path | None:
+    """The SQLite file ``--db`` (or the environment, or the default) names, if any
+    (``None``: the environment names another store, PostgreSQL say)."""
     if db is not None:
         return db
     if not os.environ.get("PERSISTENCE_MODULE"):
@@ -155,7 +157,7 @@ def unreadable_log_message(db: Path | None) -> str:
     the read models beside it; a file that looks like SQLite but is damaged inside
     is blamed on the log, the file the operator named.
     """
-    path = _log_path(db)
+    path = log_path(db)
     if path is None:
         return "the event store is not a healthcard event log"
     views = views_path_for(path)
@@ -234,7 +236,7 @@ def open_views(db: Path | None, *, read_only: bool = False) -> Iterator[Projecti
     refused by SQLite: a command that folds events opens without ``read_only``.
     """
     env = event_store_env(db, read_only=read_only)
-    path = _log_path(db)
+    path = log_path(db)
     if env is None or env.get("PERSISTENCE_MODULE") != READ_ONLY_SQLITE or path is None:
         with reports_unreadable_log(db), open_projections(env) as projections:
             yield projections
@@ -358,6 +360,7 @@ __all__ = [
     "console",
     "event_store_env",
     "literal",
+    "log_path",
     "open_log",
     "open_views",
     "parse_day",

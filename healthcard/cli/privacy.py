@@ -5,7 +5,8 @@ and the key store's state (how many keys, wrapped or not, the key-encryption key
 generations). ``complete-erasures`` finishes those erasures, flushes the store and
 rotates the key-encryption key, destroying retired generations older than
 ``HEALTHCARD_BACKUP_RETENTION_DAYS``: run it after erasures and on a schedule
-(``docs/privacy.md`` says when). Nothing personal is printed.
+(``docs/privacy.md`` says when). Nothing personal is printed. ``status`` opens the log
+read-only and changes nothing; ``complete-erasures`` writes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ app.add_typer(privacy_app, name="privacy")
 
 @privacy_app.command("status")
 def status(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Pending erasures (ids only) and the key store's keys and KEK generations."""
+    """Pending erasures (ids only) and the key store's keys and KEK generations.
+
+    Only reads: the log is opened read-only and left exactly as it was.
+    """
     with open_log(db, read_only=True) as health:
         pending = health.pending_erasures()
         store = health.keystore

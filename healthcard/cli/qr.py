@@ -24,7 +24,7 @@ from typing import Annotated, Final, NoReturn
 
 import typer
 
-from healthcard.cli.errors import new_app
+from healthcard.cli.errors import EXIT_CANNOT_RUN, cannot_run, new_app
 from healthcard.cli.options import parse_time
 from healthcard.domain.card_values import IssuerMode
 from healthcard.domain.errors import InvalidInput, TokenRejectReason
@@ -36,7 +36,7 @@ qr_app = new_app(name="qr", help="QR codes: verify signed tokens offline.")
 app.add_typer(qr_app, name="qr")
 
 EXIT_REJECTED = 1
-EXIT_USAGE = 2
+EXIT_USAGE = EXIT_CANNOT_RUN
 
 QR_CAPACITY: Final = 4296
 """The most characters a QR code holds (version 40, level L, alphanumeric mode, the
@@ -154,5 +154,4 @@ def _moment(at: str | None) -> datetime | None:
 
 
 def _usage_error(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(EXIT_USAGE)
+    cannot_run(message)

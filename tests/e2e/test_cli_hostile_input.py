@@ -305,11 +305,11 @@ def test_a_foreign_views_file_is_named_instead_of_the_log(
 
 
 @pytest.mark.parametrize("argv", [argv for _, argv in READERS], ids=[n for n, _ in READERS])
-def test_a_folder_as_db_is_a_usage_error(log: Log, tmp_path: Path, argv: list[str]) -> None:
+def test_a_folder_as_db_is_one_line_of_error(log: Log, tmp_path: Path, argv: list[str]) -> None:
     result = invoke([*fill(argv, log, tmp_path), "--db", str(log.folder)])
     assert_no_traceback(result)
     assert result.exit_code == 2
-    assert "is a directory" in result.stderr
+    assert result.stderr == f"error: {log.folder} is a directory, not a healthcard event log\n"
 
 
 NONSENSE: list[tuple[str, list[str], str]] = [
@@ -379,7 +379,7 @@ def test_demo_refuses_a_db_in_a_missing_folder(tmp_path: Path) -> None:
     result = invoke(["demo", "--db", str(db), "--cards", "10"])
     assert_no_traceback(result)
     assert result.exit_code == 2
-    assert "--db" in result.stderr
+    assert result.stderr == f"error: cannot write {db} (--db): no folder {db.parent}\n"
     assert not db.parent.exists()
 
 
@@ -389,7 +389,9 @@ def test_demo_refuses_an_out_folder_under_a_file(tmp_path: Path) -> None:
     result = invoke(["demo", "--db", str(db), "--cards", "10", "--out", str(out)])
     assert_no_traceback(result)
     assert result.exit_code == 2
-    assert "--out" in result.stderr
+    assert result.stderr == (
+        f"error: cannot write into {out} (--out): {out.parent} is a file, not a folder\n"
+    )
 
 
 @pytest.mark.parametrize("argv", [["demo", "--db", "{folder}"], ["demo", "--db", "{text}"]])
