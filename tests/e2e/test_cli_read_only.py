@@ -383,3 +383,24 @@ def test_a_read_command_never_upgrades_an_old_log(old_log: Readers, name: str) -
     assert result.stderr.startswith(f"error: {old_log.db} has no key tables of this healthcard")
     assert result.stderr.count("\n") == 1
     assert files(old_log.db.parent) == before
+
+
+def test_a_log_named_by_the_environment_is_read_only_too(
+    readers: Readers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``--db``: eventsourcing's variables name the SQLite file, read-only as well."""
+    for name, value in local_sqlite_env(readers.db).items():
+        monkeypatch.setenv(name, value)
+    before = files(readers.db.parent)
+    result = invoke(["stats", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["total"]["counts"]["registered"] == 1
+    assert files(readers.db.parent) == before
+    monkeypatch.setenv("SQLITE_DBNAME", str(readers.db.parent / "nothing.sqlite3"))
+    result = invoke(["stats"])
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"error: no event log at {readers.db.parent / 'nothing.sqlite3'} (it does not exist)\n"
+    )
+    assert files(readers.db.parent) == before
