@@ -31,6 +31,7 @@ from eventsourcing.persistence import (
 
 from healthcard.adapters.privacy.sealing import PersonalDataCodec
 from healthcard.domain.boundary import TRUSTED_CONTEXT
+from healthcard.domain.errors import StoreUnavailable
 from healthcard.domain.events.base import DomainEvent, resolve_topic, topic_of
 from healthcard.domain.personal import personal_fields as personal_fields_of
 
@@ -235,6 +236,8 @@ class PydanticMapper(Mapper[UUID]):
                 stored_event.originator_version,
                 state,
             )
+        except StoreUnavailable:
+            raise  # the key store is down: a fault to retry, not an undecodable record
         except Exception as exc:
             raise MapperDeserialisationError(
                 f"cannot decode stored event v{stored_event.originator_version} of "

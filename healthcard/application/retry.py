@@ -12,12 +12,28 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
-from healthcard.domain.errors import ConcurrencyConflict
+from healthcard.domain.errors import ConcurrencyConflict, StoreUnavailable
+
+STORE_FAULTS = (OperationalError, InterfaceError)
+"""What eventsourcing raises when the event store's server cannot be reached or dropped
+the connection (after its own short retries): ``StoreUnavailable`` to the caller."""
+
+
+@contextmanager
+def typed_store_faults() -> Iterator[None]:
+    """Turn the event store's connection faults into ``StoreUnavailable``: the caller
+    gets one typed error to retry on, never a driver's exception."""
+    try:
+        yield
+    except STORE_FAULTS:
+        raise StoreUnavailable("event store") from None
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,14 +51,16 @@ S = TypeVar("S", bound=HasRetries)
 
 def retry_on_conflict(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
     """Re-run a command after an optimistic-concurrency conflict, from a fresh load;
-    after ``conflict_retries`` attempts raise ``ConcurrencyConflict`` (nothing written)."""
+    after ``conflict_retries`` attempts raise ``ConcurrencyConflict`` (nothing written).
+    An event-store outage is ``StoreUnavailable`` at once (``typed_store_faults``)."""
 
     @functools.wraps(method)
     def wrapper(owner: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
         attempts = owner.conflict_retries
         for attempt in range(attempts):
             try:
-                return method(owner, *args, **kwargs)
+                with typed_store_faults():
+                    return method(owner, *args, **kwargs)
             except IntegrityError:
                 if attempt + 1 == attempts:
                     break

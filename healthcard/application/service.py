@@ -20,8 +20,10 @@ from eventsourcing.persistence import Mapper
 
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.national_ids import ehc_id, main_index_id
+from healthcard.adapters.pg_pools import steady_reconnects
 from healthcard.adapters.privacy.kek import KeyEncryptionKey
 from healthcard.adapters.privacy.keystore import KeyStore, Locators
+from healthcard.adapters.schema_lock import schema_creation_lock
 from healthcard.application import erasures
 from healthcard.application.authorisation import Authoriser, authorised
 from healthcard.application.bootstrap import (
@@ -51,7 +53,7 @@ from healthcard.application.commands import (
 from healthcard.application.config import HealthCardConfig
 from healthcard.application.keyed_ids import idempotency_id, idempotent_uuid
 from healthcard.application.natural_keys import NaturalKeys
-from healthcard.application.retry import retry_on_conflict
+from healthcard.application.retry import retry_on_conflict, typed_store_faults
 from healthcard.domain import policies
 from healthcard.domain.account import Account
 from healthcard.domain.aggregate import Aggregate, WrongAggregateType
@@ -105,6 +107,9 @@ class HealthCardApp(Application[UUID]):
         # Cached aggregates are fast-forwarded with newer events on every get (so
         # several processes stay correct) and copied cheaply (Aggregate.__deepcopy__).
         "AGGREGATE_CACHE_MAXSIZE": "2000",
+        # PostgreSQL: wait at most 1 s for a pooled connection (eventsourcing's 30 s,
+        # times its 10 attempts, kept a query waiting minutes through an outage).
+        "POSTGRES_CONNECT_TIMEOUT": "1",
     }
 
     def __init__(
@@ -128,7 +133,9 @@ class HealthCardApp(Application[UUID]):
             settings, config=config, keyring=keyring, kek=kek, keystore_given=keystore is not None
         )
         prepare_storage(settings)
-        super().__init__(env)
+        with schema_creation_lock(settings):
+            super().__init__(env)
+        steady_reconnects(self.recorder)
         try:
             parts = collaborators(self.env, clock=clock, keystore=keystore, kek=resolved.kek)
         except BaseException:
@@ -533,7 +540,10 @@ class HealthCardApp(Application[UUID]):
         if version < 1:
             raise CardNotFound(card_id)
         try:
-            card = self.repository.get(card_id, version=version, projector_func=HealthCard.project)
+            with typed_store_faults():
+                card = self.repository.get(
+                    card_id, version=version, projector_func=HealthCard.project
+                )
         except (AggregateNotFoundError, WrongAggregateType):
             raise CardNotFound(card_id) from None
         if not isinstance(card, HealthCard):
@@ -558,7 +568,8 @@ class HealthCardApp(Application[UUID]):
 
     def _find(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:
-            aggregate: Any = self.repository.get(aggregate_id, projector_func=cls.project)
+            with typed_store_faults():
+                aggregate: Any = self.repository.get(aggregate_id, projector_func=cls.project)
         except AggregateNotFoundError:
             return None
         except WrongAggregateType:

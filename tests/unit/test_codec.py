@@ -31,8 +31,11 @@ from eventsourcing.utils import Environment
 from pydantic import BaseModel
 
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
+from healthcard.adapters.privacy.keystore import InMemoryKeyStore
+from healthcard.adapters.privacy.sealing import PersonalDataCodec
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.clock import CHINA_TZ
+from healthcard.domain.errors import StoreUnavailable
 from healthcard.domain.events import base, catalog
 from healthcard.domain.events.base import DomainEvent
 
@@ -233,6 +236,27 @@ def test_a_key_decrypts_only_its_own_events() -> None:
     stored = MAPPERS["aes"]().to_stored_event(event)
     with pytest.raises(MapperDeserialisationError):
         MAPPERS["aes"]().to_domain_event(stored)  # another random key
+
+
+class KeyStoreDown:
+    """A key store whose database is away: every call is ``StoreUnavailable``."""
+
+    def __getattr__(self, name: str) -> Any:
+        def unavailable(*args: object) -> None:
+            raise StoreUnavailable("key store")
+
+        return unavailable
+
+
+def test_a_key_store_outage_while_decoding_is_an_outage_not_a_broken_record() -> None:
+    """A caller must be able to tell "retry shortly" from "this record cannot be read"."""
+    writer = PydanticMapper(transcoder=OrjsonTranscoder())
+    writer.personal = PersonalDataCodec(InMemoryKeyStore())
+    stored = writer.to_stored_event(sample_event(base.resolve_topic("healthcard.card.Registered")))
+    reader = PydanticMapper(transcoder=OrjsonTranscoder())
+    reader.personal = PersonalDataCodec(KeyStoreDown())  # type: ignore[arg-type]
+    with pytest.raises(StoreUnavailable):
+        reader.to_domain_event(stored)
 
 
 # -- upcasting ---------------------------------------------------------------------------------

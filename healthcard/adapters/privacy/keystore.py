@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from healthcard.adapters.privacy.kek import KeyEncryptionKey
@@ -38,6 +37,7 @@ from healthcard.adapters.privacy.sql_keystore import (
     PostgresKeyStore,
     SqliteKeyStore,
 )
+from healthcard.adapters.schema_lock import postgres_conninfo
 
 
 class InMemoryKeyStore:
@@ -115,15 +115,7 @@ def keystore_from_env(
             return InMemoryKeyStore()
         return SqliteKeyStore(path, kek=kek)
     if module.endswith("postgres"):
-        conninfo: dict[str, Any] = {
-            "dbname": env.get("POSTGRES_DBNAME", ""),
-            "host": env.get("POSTGRES_HOST", "127.0.0.1"),
-            "port": int(env.get("POSTGRES_PORT", "5432")),
-            "user": env.get("POSTGRES_USER", ""),
-            "connect_timeout": int(env.get("POSTGRES_CONNECT_TIMEOUT", "") or 3),
-        }
-        if env.get("POSTGRES_PASSWORD"):
-            conninfo["password"] = env["POSTGRES_PASSWORD"]
+        conninfo = postgres_conninfo(env)
         return PostgresKeyStore(conninfo, env.get("POSTGRES_SCHEMA", ""), kek=kek)
     return InMemoryKeyStore()
 

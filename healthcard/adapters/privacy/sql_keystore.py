@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from healthcard.adapters.pg_pools import steady
 from healthcard.adapters.privacy.kek import GenerationUnavailable, KeyEncryptionKey
 from healthcard.adapters.privacy.key_protocol import (
     Generation,
@@ -558,7 +559,7 @@ class PostgresKeyStore(_SqlKeyStore):
             )
             for key, text in postgres.items()
         }
-        self._pool = ConnectionPool(
+        self._pool = steady(ConnectionPool)(
             kwargs={**conninfo, "autocommit": True},
             min_size=1,
             max_size=4,

@@ -1,0 +1,65 @@
+"""How the library's PostgreSQL connection pools come back after an outage.
+
+Why not psycopg_pool's own backoff: a failed connection is retried after 1, 2, 4, 8 …
+seconds (for up to 5 minutes), so after a long outage the next attempt may lie many
+seconds after the server is back, and every command in between fails. Giving up
+sooner (a short ``reconnect_timeout``) is worse: a pool whose attempts all gave up
+waits for connections nobody makes. The pools here retry at a steady pace instead
+(:data:`RETRY_SECONDS`), a few connections' worth of load on a server that is coming
+back: measured with ``benchmarks/outage.py``.
+
+The pool classes are psycopg_pool's; only the attempt's schedule changes, through
+``_add_connection`` (psycopg_pool 3.2–3.3; ``tests/integration/test_outage_recovery.py``
+fails if a later version moves it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg_pool.base import AttemptWithBackoff
+
+RETRY_SECONDS = 0.5
+"""Pause between two attempts to reconnect a pool's connection while the server is away."""
+
+
+class SteadyAttempt(AttemptWithBackoff):
+    """A reconnection attempt that waits :data:`RETRY_SECONDS` each time (no doubling)."""
+
+    INITIAL_DELAY = RETRY_SECONDS
+    DELAY_JITTER = 0.2
+    DELAY_BACKOFF = 1.0
+
+
+_STEADY: dict[type[Any], type[Any]] = {}
+
+
+def steady(pool_class: type[Any]) -> type[Any]:
+    """A subclass of ``pool_class`` that reconnects at a steady pace (one per class; it
+    adds no attribute, so a pool made elsewhere can take it as its class)."""
+    made = _STEADY.get(pool_class)
+    if made is None:
+        name = f"Steady{pool_class.__name__}"
+        base_add = pool_class._add_connection
+
+        def _add_connection(
+            self: Any, attempt: AttemptWithBackoff | None, growing: bool = False
+        ) -> None:
+            if attempt is None:  # a new attempt starts: make it a steady one
+                attempt = SteadyAttempt(timeout=self.reconnect_timeout)
+            base_add(self, attempt, growing)
+
+        body = {"__slots__": (), "_add_connection": _add_connection, "steady": True}
+        made = _STEADY[pool_class] = type(name, (pool_class,), body)
+    return made
+
+
+def steady_reconnects(recorder: Any) -> None:
+    """Make eventsourcing's pool behind ``recorder`` (``datastore.pool`` of the
+    PostgreSQL recorders; others have none) reconnect at a steady pace."""
+    pool = getattr(getattr(recorder, "datastore", None), "pool", None)
+    if pool is not None and hasattr(pool, "_add_connection") and not getattr(pool, "steady", 0):
+        pool.__class__ = steady(type(pool))
+
+
+__all__ = ["RETRY_SECONDS", "SteadyAttempt", "steady", "steady_reconnects"]
