@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import IntegrityError, Mapper
 
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.national_ids import ehc_id, main_index_id
@@ -174,6 +174,34 @@ class HealthCardApp(Application[UUID]):
     def conflict_retries(self) -> int:
         """Attempts a command gets under optimistic-concurrency conflicts."""
         return self.config.conflict_retries
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """``Application.save``, and the answer to an ambiguous commit.
+
+        When the server commits but its reply is lost, eventsourcing sends the insert
+        again and it conflicts with the events it wrote itself. Read back: if the
+        stored events at those versions are exactly the ones being saved (the same
+        fields, times and audit), the save succeeded and says so; a conflict with
+        anyone else's events is raised as before (``retry_on_conflict`` re-runs).
+        """
+        pending = [e for o in objs if o is not None for e in getattr(o, "pending_events", ())]
+        try:
+            return super().save(*objs, **kwargs)
+        except IntegrityError:
+            if pending and self._stored_already(pending):
+                return []
+            raise
+
+    def _stored_already(self, events: list[Any]) -> bool:
+        """Whether every one of ``events`` is in the store as it is here."""
+        for event in events:
+            version = event.originator_version
+            stored = list(
+                self.repository.event_store.get(event.originator_id, gt=version - 1, lte=version)
+            )
+            if stored != [event]:
+                return False
+        return True
 
     def close(self) -> None:
         super().close()
