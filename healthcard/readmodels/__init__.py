@@ -5,7 +5,9 @@ store up to date; ``open_projections(env)`` gives the log and the view store for
 queries (``store.available_sessions``, ``store.card_appointments``,
 ``store.session_appointments``, ``store.triage_day``), ``Projector`` keeps them
 current, ``rebuild`` builds a new version beside the served one and swaps it in,
-``status`` reports position, lag and versions. See docs/projections.md.
+``status`` reports position, lag and versions (live, building, stale, old), and
+``collect_garbage`` drops the versions nobody serves or builds any more (killed
+rebuilds, kept old ones). See docs/projections.md.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from healthcard.readmodels.connect import (
     views_path_for,
 )
 from healthcard.readmodels.decode import HANDLED_TOPICS
+from healthcard.readmodels.hygiene import GcResult, VersionStatus, collect_garbage
 from healthcard.readmodels.rebuild import RebuildResult, rebuild
 from healthcard.readmodels.runner import Projector
 from healthcard.readmodels.status import ProjectionStatus, status
@@ -51,6 +54,7 @@ def catch_up_all(
 __all__ = [
     "HANDLED_TOPICS",
     "AppointmentView",
+    "GcResult",
     "ProjectionStatus",
     "Projections",
     "Projector",
@@ -58,8 +62,10 @@ __all__ = [
     "SessionView",
     "TriageDay",
     "TriageEntry",
+    "VersionStatus",
     "ViewsConfigError",
     "catch_up_all",
+    "collect_garbage",
     "open_projections",
     "rebuild",
     "status",

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from healthcard.readmodels.builders import STALE_AFTER_SECONDS, builder_gone
+from healthcard.readmodels.builders import STALE_AFTER_SECONDS, Builder, builder_gone
 from healthcard.readmodels.store_sql import BUILDING, LIVE, SqlViewStore, VersionInfo
 
 STALE: Final = "stale"
@@ -45,30 +45,37 @@ def version_state(
 
 @dataclass(frozen=True, slots=True)
 class VersionStatus:
-    """A version as ``status`` shows it: the stored facts and what it is now."""
+    """A version as ``status`` shows it: what it is now, and the stored facts."""
 
-    info: VersionInfo
+    version: int
     state: str
     """live, building, stale or old."""
+    position: int
+    applied: int
+    created_at: str
+    stored_state: str
+    """The state as stored (building, live or retired), which gc checks again."""
+    builder: Builder | None
+    heartbeat_at: str | None
+    heartbeat_age: float | None
+    """Seconds since the last heartbeat (or since creation), by the database's clock."""
 
-    @property
-    def version(self) -> int:
-        return self.info.version
-
-    @property
-    def position(self) -> int:
-        return self.info.position
-
-    @property
-    def applied(self) -> int:
-        return self.info.applied
-
-    @property
-    def created_at(self) -> str:
-        return self.info.created_at
+    @classmethod
+    def of(cls, info: VersionInfo, state: str) -> VersionStatus:
+        return cls(
+            info.version,
+            state,
+            info.position,
+            info.applied,
+            info.created_at,
+            info.state,
+            info.builder,
+            info.heartbeat_at,
+            info.heartbeat_age,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        builder = self.info.builder
+        builder = self.builder
         return {
             "version": self.version,
             "state": self.state,
@@ -78,10 +85,10 @@ class VersionStatus:
             "builder": None
             if builder is None
             else {"host": builder.host, "pid": builder.pid, "process": builder.start},
-            "heartbeat_at": self.info.heartbeat_at,
+            "heartbeat_at": self.heartbeat_at,
             "heartbeat_age_seconds": None
-            if self.info.heartbeat_age is None
-            else round(self.info.heartbeat_age, 1),
+            if self.heartbeat_age is None
+            else round(self.heartbeat_age, 1),
         }
 
 
@@ -91,7 +98,7 @@ def version_statuses(
     """Every version of ``store`` with what it is now."""
     current, versions = store.version_table()
     return tuple(
-        VersionStatus(info, version_state(info, current, stale_after=stale_after))
+        VersionStatus.of(info, version_state(info, current, stale_after=stale_after))
         for info in versions
     )
 
@@ -133,7 +140,7 @@ def _drop(
     doomed = {v.version: v for v in statuses if v.state in wanted}
     if not doomed and not always:
         return (), ()
-    expect = {version: v.info.state for version, v in doomed.items()}
+    expect = {version: v.stored_state for version, v in doomed.items()}
     dropped = store.drop_versions(list(doomed), orphans=True, expect=expect)
     return tuple(doomed[v] for v in dropped.versions if v in doomed), dropped.tables
 

@@ -35,7 +35,7 @@ from healthcard.readmodels.schema import version_of_table
 from healthcard.testing.clinic_histories import busy_day, reference_tables
 from healthcard.testing.postgres import PostgresServer
 
-PEOPLE = 80
+PEOPLE = 50
 TIMEOUT = 15.0
 SLOW = ("--batch-size", "1", "--transaction-events", "1", "--readers", "0")
 
@@ -163,7 +163,7 @@ def sigkill(process: subprocess.Popen[bytes]) -> None:
 def test_status_tells_a_killed_build_from_a_running_one_and_gc_drops_only_the_dead(
     log: Log, builds: list[subprocess.Popen[bytes]]
 ) -> None:
-    running = log.start_build(pause=0.05)  # about 15 s if left alone
+    running = log.start_build(pause=0.1)  # about 20 s if left alone
     builds.append(running)
     wait_for("version 2 builds", building_at(log, 2, 1), running)
     killed = log.start_build(pause=0.05)
@@ -262,7 +262,7 @@ def test_versions_of_the_previous_release_are_read_as_they_are_and_migrated_for_
     with open_projections(log.env, create=False) as projections:  # no migration here
         versions = status(projections.app, projections.store).versions
         assert [(v.version, v.state) for v in versions] == [(1, "live"), (2, "stale")]
-        assert [v.info.builder for v in versions] == [None, None]
+        assert [v.builder for v in versions] == [None, None]
     assert columns_of_versions(log) == old_columns
     with open_projections(log.env) as projections:
         result = collect_garbage(projections.store)
