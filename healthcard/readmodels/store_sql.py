@@ -205,12 +205,6 @@ class SqlViewStore(ViewQueries):
         with self._read() as c:
             return self._position(c, version) or 0
 
-    def exists(self) -> bool:
-        """Whether the views' metadata tables exist (a store opened without creating
-        them may have none yet)."""
-        with self._read() as c:
-            return {META_TABLE, VERSIONS_TABLE} <= self._tables(c)
-
     def versions(self) -> list[VersionInfo]:
         """Every version with its builder and heartbeat, ages by the database's clock."""
         return self.version_table()[1]
