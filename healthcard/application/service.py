@@ -16,14 +16,14 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper
+from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, ProgrammingError
 
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.national_ids import ehc_id, main_index_id
 from healthcard.adapters.pg_pools import steady_reconnects
 from healthcard.adapters.privacy.kek import KeyEncryptionKey
 from healthcard.adapters.privacy.keystore import KeyStore, Locators
-from healthcard.adapters.schema_lock import schema_creation_lock
+from healthcard.adapters.schema_lock import creates_tables, schema_creation_lock
 from healthcard.application import erasures
 from healthcard.application.authorisation import Authoriser, authorised
 from healthcard.application.bootstrap import (
@@ -65,6 +65,7 @@ from healthcard.domain.document_claim import DocumentClaim
 from healthcard.domain.errors import (
     AppointmentNotFound,
     CardNotFound,
+    ConfigurationError,
     IdempotencyKeyReused,
     NotFound,
     SessionAlreadyPublished,
@@ -136,6 +137,8 @@ class HealthCardApp(Application[UUID]):
         with schema_creation_lock(settings):
             super().__init__(env)
         steady_reconnects(self.recorder)
+        if not creates_tables(settings):
+            self._require_tables()
         try:
             parts = collaborators(self.env, clock=clock, keystore=keystore, kek=resolved.kek)
         except BaseException:
@@ -154,6 +157,22 @@ class HealthCardApp(Application[UUID]):
             self.config.lookup_key,
             self.new_id,
         )
+
+    def _require_tables(self) -> None:
+        """With ``CREATE_TABLE`` off, say which command makes the tables when they are
+        missing, instead of the database's own error at the first command."""
+        try:
+            self.recorder.max_notification_id()
+        except (ProgrammingError, OperationalError) as error:
+            text = str(error).lower()
+            if "no such table" not in text and "does not exist" not in text:
+                raise
+            super().close()
+            raise ConfigurationError(
+                "the event store has no tables and CREATE_TABLE is off: "
+                "run `healthcard db init` once first",
+                field="CREATE_TABLE",
+            ) from None
 
     def construct_mapper(self) -> Mapper[UUID]:
         """One mapper for the whole application: pydantic + orjson, then eventsourcing's

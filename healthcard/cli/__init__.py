@@ -8,7 +8,8 @@ One sub-app per area, each mounted the same way (``app.add_typer(area.app)``):
 - :mod:`~healthcard.cli.audit` -- ``audit``;
 - :mod:`~healthcard.cli.qr` -- ``qr verify``;
 - :mod:`~healthcard.cli.keys` -- ``keys generate|rotate|retire|show``;
-- :mod:`~healthcard.cli.privacy` -- ``privacy status|complete-erasures``.
+- :mod:`~healthcard.cli.privacy` -- ``privacy status|complete-erasures``;
+- :mod:`~healthcard.cli.db` -- ``db init``, the tables before processes start.
 
 What they share: :mod:`~healthcard.cli.options` (``--db`` and its one default,
 opening the log read-only for commands that only read, times, ``--json``),
@@ -26,7 +27,7 @@ from __future__ import annotations
 import typer
 
 from healthcard import __version__
-from healthcard.cli import analytics, audit, demo, keys, privacy, qr, readmodels
+from healthcard.cli import analytics, audit, db, demo, keys, privacy, qr, readmodels
 from healthcard.cli.errors import exits_on_domain_error, new_app
 from healthcard.cli.options import JsonOption, print_json
 
@@ -35,7 +36,7 @@ app = new_app(
     help="Resident electronic health cards (Sichuan): event-sourced, with a demo.",
 )
 
-for area in (demo, readmodels, analytics, audit, qr, keys, privacy):
+for area in (demo, readmodels, analytics, audit, qr, keys, privacy, db):
     app.add_typer(area.app)
 
 

@@ -152,9 +152,11 @@ def test_the_command_tree_is_the_documented_one() -> None:
         "qr",
         "keys",
         "privacy",
+        "db",
     }
     groups = root.commands  # type: ignore[attr-defined]
     assert set(groups["projections"].commands) == {"status", "catch-up", "rebuild", "run"}
     assert set(groups["qr"].commands) == {"verify"}
     assert set(groups["keys"].commands) == {"generate", "rotate", "retire", "show"}
     assert set(groups["privacy"].commands) == {"status", "complete-erasures"}
+    assert set(groups["db"].commands) == {"init"}
