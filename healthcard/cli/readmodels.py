@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from healthcard.cli.errors import new_app
@@ -81,13 +82,24 @@ StaleAfterOption = Annotated[
 
 
 def _table(*columns: str, title: str | None = None) -> Table:
-    """A table in the commands' one style: a rule under the header, one space between
-    columns and no border, so that the widest (the triage queue) fits 80 columns; a
-    value too long for the terminal wraps within its cell and is never cut."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0))
+    """A table whose values wrap within their cells rather than being cut."""
+    table = Table(title=title)
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
+
+
+def _print(out: Console, table: Table) -> None:
+    """Print ``table`` framed when it fits the terminal, else in the compact style: a
+    rule under the header, one space between columns, no border. Why: the widest (the
+    triage queue, nine columns) then fits 80 columns; only values longer than the
+    terminal allows still wrap, within their cells."""
+    # The table's own measure: ``Measurement.get`` would clamp it to the terminal.
+    if table.__rich_measure__(out, out.options).maximum > out.width:
+        table.box = box.SIMPLE_HEAD
+        table.show_edge = False
+        table.padding = (0, 0)
+    out.print(table)
 
 
 def _views_file(db: Path | None) -> Path | None:
@@ -159,7 +171,7 @@ def status_command(
             v.created_at[:19].replace("T", " "),
             _age(v.heartbeat_age) if v.state in (BUILDING, STALE) else "",
         )
-    out.print(table)
+    _print(out, table)
     for v in state.versions:
         if v.state in (BUILDING, STALE):
             out.print(_builder_line(v))
@@ -282,11 +294,12 @@ def run_command(
 
 
 def _no_sessions(department: str, day: dt.date, departments: Sequence[str]) -> str:
-    """The one line for a department and day without sessions."""
+    """The one line for a department and day without sessions (it starts as the
+    header of an answer does: department and day)."""
     if not departments:
-        return f"no sessions for {department} on {day}, nor for any other department that day"
+        return f"{department} {day}: no sessions, nor for any other department that day"
     return (
-        f"no sessions for {department} on {day}; departments with sessions that day: "
+        f"{department} {day}: no sessions; departments with sessions that day: "
         f"{', '.join(departments)}"
     )
 
@@ -320,8 +333,8 @@ def triage(
     out = console()
     seen = sum(1 for e in view.queue if e.status == "seen")
     out.print(
-        f"{department} {the_day} as of {now:%Y-%m-%d %H:%M}: {len(view.expected)} expected, "
-        f"{len(view.queue)} checked in, {seen} seen, {len(view.no_shows)} no-shows",
+        f"{department} {the_day}: {len(view.expected)} expected, {len(view.queue)} checked in, "
+        f"{seen} seen, {len(view.no_shows)} no-shows (as of {now:%Y-%m-%d %H:%M})",
     )
     queue = _table(
         "no.",
@@ -347,9 +360,9 @@ def triage(
             f"{e.waiting_minutes:.0f}",
             e.status,
         )
-    out.print(queue)
+    _print(out, queue)
     if view.no_shows:
-        out.print(_appointments_table("no-shows", view.no_shows))
+        _print(out, _appointments_table("no-shows", view.no_shows))
 
 
 def _triage_json(view: TriageDay, now: dt.datetime) -> dict[str, Any]:
@@ -426,10 +439,10 @@ def booking(
     )
     for s in sessions:
         table.add_row(s.doctor, s.period, str(s.capacity), str(s.booked), str(s.remaining))
-    out.print(table)
+    _print(out, table)
     for s in sessions:
         if lists[s.session_id]:
-            out.print(_appointments_table(f"{s.doctor} {s.period}", lists[s.session_id]))
+            _print(out, _appointments_table(f"{s.doctor} {s.period}", lists[s.session_id]))
 
 
 def _session_json(s: SessionView, appointments: Sequence[AppointmentView]) -> dict[str, Any]:

@@ -114,10 +114,10 @@ def test_a_department_without_sessions_that_day_is_said_in_one_line_with_those_t
     db = str(event_db)
     out = run(command, "--department", "cardiology", "--date", DAY, "--db", db)
     assert out == (
-        f"no sessions for cardiology on {DAY}; departments with sessions that day: cardio, derm\n"
+        f"cardiology {DAY}: no sessions; departments with sessions that day: cardio, derm\n"
     )
     out = run(command, "--department", "cardio", "--date", "2030-01-01", "--db", db)
-    assert out == "no sessions for cardio on 2030-01-01, nor for any other department that day\n"
+    assert out == "cardio 2030-01-01: no sessions, nor for any other department that day\n"
     answer = json.loads(
         run(command, "--department", "cardiology", "--date", DAY, "--db", db, "--json")
     )
