@@ -23,6 +23,7 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
+from healthcard.adapters.schema_lock import schema_creation_lock
 from healthcard.adapters.secret_files import create_private_file
 from healthcard.application import HealthCardApp
 from healthcard.domain.errors import ConfigurationError
@@ -101,16 +102,18 @@ def open_store(
         path = env.get("SQLITE_DBNAME", "")
         if path and ":memory:" not in path and "mode=memory" not in path:
             create_private_file(Path(path))
-    factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(
-        Environment(VIEWS_NAME, dict(env))
-    )
     made: object
-    if isinstance(factory, SQLiteFactory):
-        made = factory.tracking_recorder(SqliteViewStore)
-    elif isinstance(factory, PostgresFactory):
-        made = factory.tracking_recorder(PostgresViewStore)
-    else:
-        made = None
+    # Processes starting together take turns creating the tables (PostgreSQL).
+    with schema_creation_lock(env, store="views store"):
+        factory: InfrastructureFactory[Any] = InfrastructureFactory.construct(
+            Environment(VIEWS_NAME, dict(env))
+        )
+        if isinstance(factory, SQLiteFactory):
+            made = factory.tracking_recorder(SqliteViewStore)
+        elif isinstance(factory, PostgresFactory):
+            made = factory.tracking_recorder(PostgresViewStore)
+        else:
+            made = None
     if not isinstance(made, SqlViewStore):
         factory.close()
         raise ViewsConfigError("views need SQLite or PostgreSQL")

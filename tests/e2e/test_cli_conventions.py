@@ -155,7 +155,7 @@ def test_the_command_tree_is_the_documented_one() -> None:
         "db",
     }
     groups = root.commands  # type: ignore[attr-defined]
-    assert set(groups["projections"].commands) == {"status", "catch-up", "rebuild", "run"}
+    assert set(groups["projections"].commands) == {"status", "catch-up", "rebuild", "run", "gc"}
     assert set(groups["qr"].commands) == {"verify"}
     assert set(groups["keys"].commands) == {"generate", "rotate", "retire", "show"}
     assert set(groups["privacy"].commands) == {"status", "complete-erasures"}

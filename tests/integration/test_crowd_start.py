@@ -15,7 +15,7 @@ from healthcard.testing.crowd import start_together
 from healthcard.testing.postgres import PostgresServer
 
 ROUNDS = 20
-KINDS = ["app"] * 12
+KINDS = ["app"] * 8 + ["views"] * 4
 
 
 @pytest.mark.postgres
