@@ -19,6 +19,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, ProgrammingError
 
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
+from healthcard.adapters.commit_faults import ConnectionFaults, watch_connection_faults
 from healthcard.adapters.national_ids import ehc_id, main_index_id
 from healthcard.adapters.pg_pools import steady_reconnects
 from healthcard.adapters.privacy.kek import KeyEncryptionKey
@@ -137,6 +138,8 @@ class HealthCardApp(Application[UUID]):
         with schema_creation_lock(settings):
             super().__init__(env)
         steady_reconnects(self.recorder)
+        self._faults = ConnectionFaults()
+        watch_connection_faults(self.recorder, self._faults)
         if not creates_tables(settings):
             self._require_tables()
         try:
@@ -198,16 +201,18 @@ class HealthCardApp(Application[UUID]):
         """``Application.save``, and the answer to an ambiguous commit.
 
         When the server commits but its reply is lost, eventsourcing sends the insert
-        again and it conflicts with the events it wrote itself. Read back: if the
-        stored events at those versions are exactly the ones being saved (the same
-        fields, times and audit), the save succeeded and says so; a conflict with
-        anyone else's events is raised as before (``retry_on_conflict`` re-runs).
+        again and it conflicts with the events it wrote itself. Only after such a
+        connection fault (``commit_faults``) is the store read back: if the events at
+        those versions are exactly the ones being saved (the same fields, times and
+        audit), the save succeeded and says so. Any other conflict is raised as before
+        (``retry_on_conflict`` re-runs the command).
         """
         pending = [e for o in objs if o is not None for e in getattr(o, "pending_events", ())]
+        self._faults.reset()
         try:
             return super().save(*objs, **kwargs)
         except IntegrityError:
-            if pending and self._stored_already(pending):
+            if pending and self._faults.seen and self._stored_already(pending):
                 return []
             raise
 
