@@ -23,6 +23,7 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
+from healthcard.adapters.pg_pools import steady_reconnects
 from healthcard.adapters.schema_lock import schema_creation_lock
 from healthcard.adapters.secret_files import create_private_file
 from healthcard.application import HealthCardApp
@@ -102,6 +103,10 @@ def open_store(
         path = env.get("SQLITE_DBNAME", "")
         if path and ":memory:" not in path and "mode=memory" not in path:
             create_private_file(Path(path))
+    # Fail fast through an outage (eventsourcing would wait 30 s for a connection),
+    # and check a pooled connection before use: the server may have ended it (a
+    # restart, an outage), and the views store's reads are not retried.
+    env = {"POSTGRES_CONNECT_TIMEOUT": "1", "POSTGRES_PRE_PING": "y", **env}
     made: object
     # Processes starting together take turns creating the tables (PostgreSQL).
     with schema_creation_lock(env, store="views store"):
@@ -119,6 +124,7 @@ def open_store(
         raise ViewsConfigError("views need SQLite or PostgreSQL")
     store = made
     store.app_name = app_name
+    steady_reconnects(store)
     return store, factory
 
 

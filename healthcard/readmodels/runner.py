@@ -17,17 +17,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import queue
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    Notification,
+    OperationalError,
+)
 
 from healthcard.adapters.persistence import sqlite_env
+from healthcard.domain.errors import StoreUnavailable
 from healthcard.readmodels.connect import open_projections
 from healthcard.readmodels.decode import HANDLED_TOPICS
 from healthcard.readmodels.logreader import Batch, BatchReader, Progress, paused_gc
@@ -36,7 +45,12 @@ from healthcard.readmodels.store_sql import PositionMoved, SqlViewStore, Version
 
 __all__ = ["Projector", "main", "paused_gc"]
 
+LOG = logging.getLogger("healthcard.readmodels")
 CATCH_UP_BATCH = 5_000
+RETRY_FIRST_SECONDS = 0.2
+RETRY_MAX_SECONDS = 5.0
+STORE_FAULTS = (OperationalError, InterfaceError, StoreUnavailable, psycopg.OperationalError)
+"""What an outage of the event store or the views store raises through a worker."""
 FOLLOW_BATCH = 2_000
 POLL_SECONDS = 0.5
 IDLE_SECONDS = 0.2
@@ -102,7 +116,42 @@ class Projector:
 
     def run(self, stop: threading.Event, *, poll_seconds: float = POLL_SECONDS) -> None:
         """Keep the views current until ``stop`` is set: follow the log if the
-        recorder can be subscribed to, otherwise poll it."""
+        recorder can be subscribed to, otherwise poll it.
+
+        Through an outage of either store it waits (doubling from
+        :data:`RETRY_FIRST_SECONDS` up to :data:`RETRY_MAX_SECONDS`) and resumes from
+        the last committed position: a batch and its position commit together, so
+        nothing is applied twice or skipped.
+        """
+        wait = RETRY_FIRST_SECONDS
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                self._run(stop, poll_seconds)
+                return
+            except STORE_FAULTS as fault:
+                if time.monotonic() - started > RETRY_MAX_SECONDS:
+                    wait = RETRY_FIRST_SECONDS  # it ran a while: a new outage
+                LOG.warning(
+                    "read models: a store is unavailable (%s); retrying in %.1f s",
+                    type(fault).__name__,
+                    wait,
+                )
+                stop.wait(wait)
+                wait = min(wait * 2, RETRY_MAX_SECONDS)
+                self._drop_dead_connections()
+
+    def _drop_dead_connections(self) -> None:
+        """Test the idle pooled connections of both stores and replace the ones the
+        server ended (``ConnectionPool.check``), so the retry does not meet them."""
+        for owner in (self.recorder, self.store):
+            pool = getattr(getattr(owner, "datastore", None), "pool", None)
+            check = getattr(pool, "check", None)
+            if check is not None:
+                with contextlib.suppress(Exception):
+                    check()
+
+    def _run(self, stop: threading.Event, poll_seconds: float) -> None:
         try:
             subscription = self.recorder.subscribe(gt=self.head(), topics=HANDLED_TOPICS)
         except NotImplementedError:
@@ -124,11 +173,14 @@ class Projector:
         position = store.position(version)
         inbox: queue.Queue[Notification | None] = queue.Queue(maxsize=4 * FOLLOW_BATCH)
         with self.recorder.subscribe(gt=position, topics=HANDLED_TOPICS) as subscription:
+            failed: list[BaseException] = []
 
             def pump() -> None:
                 try:
                     for notification in subscription:
                         inbox.put(notification)
+                except Exception as error:  # the connection dropped: the worker decides
+                    failed.append(error)
                 finally:
                     inbox.put(None)
 
@@ -138,7 +190,9 @@ class Projector:
                 while not stop.is_set():
                     batch = _drain(inbox, FOLLOW_BATCH, IDLE_SECONDS)
                     if batch is None:
-                        return  # the subscription ended (error or stop): start again
+                        if failed:
+                            raise failed[0]
+                        return  # the subscription ended (stopped): start again
                     batch = [n for n in batch if n.id > position]
                     if not batch:
                         # Idle: move past events of other topics, then go on following.

@@ -1,14 +1,19 @@
-"""Writers through two outages of their own PostgreSQL database.
+"""Writers and a follower through two outages of their own PostgreSQL database.
 
 Two writer processes run the morning's flow (register, complete identity, bind,
-book) while their database refuses connections (open ones terminated) twice for two
-seconds. Every error they see is typed (``store_unavailable`` and the refusals of the
+book), and a projection worker (``python -m healthcard.readmodels.runner``) follows
+the log, while their database refuses connections (open ones terminated) twice for
+two seconds. The worker waits and resumes: its tables end equal to a plain fold of
+the log. Every error they see is typed (``store_unavailable`` and the refusals of the
 rules), every card they were told about is in the log, the session's rules held, and
 they are back at work within seconds of the server's return, with no restart.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -16,11 +21,14 @@ import pytest
 from healthcard import HealthCardApp
 from healthcard.adapters.pg_pools import SteadyAttempt
 from healthcard.domain.errors import StoreUnavailable
+from healthcard.readmodels import open_projections, status
 from healthcard.testing import FakeClock
+from healthcard.testing.clinic_histories import reference_tables
 from healthcard.testing.outage import OK, Writers, acknowledged_cards, untyped
 from healthcard.testing.postgres import PostgresServer
 from healthcard.testing.world import Driver
 
+CATCH_UP_WITHIN = 30.0
 OUTAGE_SECONDS = 2.0
 BACK_WITHIN = 5.0
 FAIL_WITHIN = 10.0
@@ -36,6 +44,12 @@ def test_writers_come_back_by_themselves_and_lose_nothing(pg_server: PostgresSer
         setup = HealthCardApp(env, clock=FakeClock())
         session_id = Driver(setup).publish(capacity=10_000)
         setup.close()
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "healthcard.readmodels.runner"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         writers = Writers(env, session_id, count=2)
         writers.start()
         time.sleep(1.0)
@@ -64,6 +78,14 @@ def test_writers_come_back_by_themselves_and_lose_nothing(pg_server: PostgresSer
                 assert first is not None
                 assert first - back < BACK_WITHIN
 
+        try:
+            caught_up_and_equal(env, follower)
+        finally:
+            follower.terminate()
+            _, errors = follower.communicate(timeout=30)
+        assert follower.returncode == 0, errors.decode()[-2000:]
+        assert b"Traceback" not in errors
+
         fresh = HealthCardApp(env, clock=FakeClock())
         try:
             cards = acknowledged_cards(reports)
@@ -76,6 +98,22 @@ def test_writers_come_back_by_themselves_and_lose_nothing(pg_server: PostgresSer
             assert told <= {str(c) for c in booked}
         finally:
             fresh.close()
+
+
+def caught_up_and_equal(env: dict[str, str], follower: subprocess.Popen[bytes]) -> None:
+    """Wait until the follower has the whole log, then compare its tables with a plain
+    fold of the log: each event applied once, none skipped, through both outages."""
+    deadline = time.monotonic() + CATCH_UP_WITHIN
+    with open_projections(env) as projections:
+        expected, used = reference_tables(projections.app)
+        while True:
+            assert follower.poll() is None, "the follower exited"
+            state = status(projections.app, projections.store)
+            if state.version is not None and state.lag == 0 and state.applied == used:
+                break
+            assert time.monotonic() < deadline, f"the follower is at {state.to_json()}"
+            time.sleep(0.2)
+        assert projections.store.dump() == expected
 
 
 @pytest.mark.postgres
