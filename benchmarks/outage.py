@@ -35,7 +35,6 @@ def main() -> None:
     server = PostgresServer()
     with server.database() as name:
         env = server.env("", dbname=name)
-        env.pop("POSTGRES_SCHEMA", None)
         setup = HealthCardApp(env, clock=FakeClock())
         session = Driver(setup).publish(capacity=10_000)
         setup.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 from healthcard.application import HealthCardApp
 from healthcard.readmodels import open_projections
-from healthcard.testing.races import BARRIER_TIMEOUT, RaceFailed
+from healthcard.testing.races import BARRIER_TIMEOUT, RaceFailed, end_processes
 
 OPENERS = ("app", "views")
 """What a process opens: the application (``app``), or the application and its read
@@ -81,10 +81,7 @@ def start_together(
     except queue.Empty:
         raise RaceFailed(f"a starting process did not report within {timeout:.0f} s") from None
     finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
+        end_processes(processes)
     return outcomes
 
 

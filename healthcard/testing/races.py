@@ -80,6 +80,14 @@ def _compete_in_process(
         app.close()
 
 
+def end_processes(processes: Sequence[Any], *, timeout: float = 30.0) -> None:
+    """Wait for each process to end (``timeout`` seconds each), killing any that hangs."""
+    for process in processes:
+        process.join(timeout=timeout)
+        if process.is_alive():
+            process.kill()
+
+
 def race_processes(
     env: Mapping[str, str],
     calls: Sequence[tuple[str, Command]],
@@ -112,10 +120,7 @@ def race_processes(
     except queue.Empty:
         raise RaceFailed(f"a competing process did not report within {timeout:.0f} s") from None
     finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
+        end_processes(processes)
     crashed = {i: r for i, r in reported.items() if r.startswith("crash:")}
     codes = [p.exitcode for p in processes]
     if crashed or any(code != 0 for code in codes):
@@ -123,4 +128,11 @@ def race_processes(
     return [reported[index] for index in range(len(calls))]
 
 
-__all__ = ["BARRIER_TIMEOUT", "RaceFailed", "outcome", "race_processes", "race_threads"]
+__all__ = [
+    "BARRIER_TIMEOUT",
+    "RaceFailed",
+    "end_processes",
+    "outcome",
+    "race_processes",
+    "race_threads",
+]

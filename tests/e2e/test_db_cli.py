@@ -53,7 +53,6 @@ def test_db_init_on_postgres_then_processes_start_without_ddl(
 ) -> None:
     with pg_server.database() as name:
         env = pg_server.env("", dbname=name)
-        env.pop("POSTGRES_SCHEMA", None)
         with pytest.raises(ConfigurationError, match="healthcard db init"):
             HealthCardApp({**env, "CREATE_TABLE": "false"}, clock=FakeClock())
         for key, value in env.items():

@@ -27,7 +27,6 @@ def test_twelve_processes_starting_together_on_a_fresh_database_all_start(
         envs = []
         for name in names:
             env = pg_server.env("", dbname=name)
-            env.pop("POSTGRES_SCHEMA", None)
             envs.append(env)
         outcomes = start_together(envs, KINDS)
     failures = [(n, o) for n, round_ in enumerate(outcomes) for o in round_ if o != "ok"]

@@ -39,7 +39,6 @@ class Proxied:
 def proxied(pg_server: PostgresServer) -> Iterator[Proxied]:
     with pg_server.database() as name, CommitReplyDropper(pg_server.host, pg_server.port) as proxy:
         env = pg_server.env("", dbname=name)
-        env.pop("POSTGRES_SCHEMA", None)
         env["POSTGRES_PORT"] = str(proxy.port)
         app = HealthCardApp(env, clock=FakeClock())
         try:

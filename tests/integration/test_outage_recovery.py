@@ -40,7 +40,6 @@ for a query: eventsourcing's own 10 attempts, 1 s wait for a connection each).""
 def test_writers_come_back_by_themselves_and_lose_nothing(pg_server: PostgresServer) -> None:
     with pg_server.database() as name:
         env = pg_server.env("", dbname=name)
-        env.pop("POSTGRES_SCHEMA", None)
         setup = HealthCardApp(env, clock=FakeClock())
         session_id = Driver(setup).publish(capacity=10_000)
         setup.close()
@@ -136,7 +135,6 @@ def test_during_an_outage_queries_and_commands_fail_typed_and_soon(
 ) -> None:
     with pg_server.database() as name:
         env = pg_server.env("", dbname=name)
-        env.pop("POSTGRES_SCHEMA", None)
         app = HealthCardApp(env, clock=FakeClock())
         try:
             driver = Driver(app)
