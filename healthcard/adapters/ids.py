@@ -1,9 +1,9 @@
 """Sources of new random ids: the system's, and a seeded one for reproducible days.
 
-Why a collaborator like the clock: most ids are random (cards registered without an
-idempotency key, appointments, the streams a document's claim or an account lives in),
-and a simulated day (``healthcard demo``, analysts' fixtures, tests) must give the same
-log for the same seed, ids included. Production uses :func:`uuid.uuid4`.
+Why a collaborator like the clock: the streams a document's claim or an account lives
+in get random ids, and a simulated day (``healthcard demo``, analysts' fixtures,
+tests) must give the same log for the same seed, ids included. Production uses
+:func:`uuid.uuid4`.
 """
 
 from __future__ import annotations

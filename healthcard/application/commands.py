@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
@@ -29,9 +29,16 @@ IdempotencyKey = Annotated[
 
 
 class Command(BoundaryModel):
-    """Base of commands: every command says who issues it, through which channel."""
+    """Base of commands: every command says who issues it, through which channel.
+
+    ``command_id`` names this one request (a new random id unless given). A caller
+    that got no answer (``store_unavailable``) retries with the same command object,
+    or the same ``command_id``: a registration or a booking without an idempotency
+    key is then found, not made twice.
+    """
 
     audit: Audit
+    command_id: UUID = Field(default_factory=uuid4)
 
 
 class AccountRef(BoundaryModel):

@@ -97,9 +97,10 @@ class HealthCardApp(Application[UUID]):
     keys the built-in key stores keep (``docs/privacy.md``).
     An ``authoriser`` (:mod:`healthcard.application.authorisation`), when given, is
     asked before every command and refuses with ``NotAuthorised`` (``docs/security.md``).
-    ``ids`` makes the random ids (cards without an idempotency key, appointments, the
-    streams of claims and accounts): :func:`uuid.uuid4` by default, ``SeededIds`` for a
-    reproducible simulated day.
+    ``ids`` makes the random ids of the streams of claims and accounts:
+    :func:`uuid.uuid4` by default, ``SeededIds`` for a reproducible simulated day
+    (cards and appointments take their ids from the idempotency key, else from the
+    command's ``command_id``).
     """
 
     name = "HealthCard"
@@ -237,18 +238,15 @@ class HealthCardApp(Application[UUID]):
     @authorised
     @retry_on_conflict
     def register(self, cmd: RegisterCard) -> UUID:
-        """Register a temporary card; a retried command with the same key returns the same card."""
-        if cmd.idempotency_key is not None:
-            card_id = idempotency_id(
-                self.config.lookup_key, "register", cmd.audit.institution, cmd.idempotency_key
-            )
-            existing = self._find(HealthCard, card_id)
-            if existing is not None:
-                if not existing.registered_as(registration_of(cmd)):
-                    raise IdempotencyKeyReused()
-                return card_id
-        else:
-            card_id = self.new_id()
+        """Register a temporary card; a retried command (the same idempotency key, or
+        without one the same ``command_id``) returns the same card."""
+        purpose, key = _request_key("register", cmd)
+        card_id = idempotency_id(self.config.lookup_key, purpose, cmd.audit.institution, key)
+        existing = self._find(HealthCard, card_id)
+        if existing is not None:
+            if not existing.registered_as(registration_of(cmd)):
+                raise IdempotencyKeyReused()
+            return card_id
         card = HealthCard.register(
             card_id,
             issuer_mode=cmd.issuer_mode,
@@ -439,17 +437,12 @@ class HealthCardApp(Application[UUID]):
     def make_appointment(self, cmd: MakeAppointment) -> UUID:
         """Book a place; never overbooked, never past, never before identity is complete."""
         session = self.session(cmd.session_id)
-        if cmd.idempotency_key is not None:
-            appointment_id = idempotency_id(
-                self.config.lookup_key,
-                "appointment",
-                cmd.audit.institution,
-                f"{cmd.session_id}|{cmd.idempotency_key}",
-            )
-            if session.holds(appointment_id, cmd.card_id):
-                return appointment_id
-        else:
-            appointment_id = self.new_id()
+        purpose, key = _request_key("appointment", cmd)
+        appointment_id = idempotency_id(
+            self.config.lookup_key, purpose, cmd.audit.institution, f"{cmd.session_id}|{key}"
+        )
+        if session.holds(appointment_id, cmd.card_id):
+            return appointment_id
         card = self.card(cmd.card_id)
         session.book(appointment_id, card, audit=cmd.audit, at=self.clock())
         self.save(session)
@@ -645,6 +638,15 @@ class _Related:
         if claim is None:
             raise NotFound("no claim on the card's document")
         return claim
+
+
+def _request_key(command: str, cmd: RegisterCard | MakeAppointment) -> tuple[str, str]:
+    """What makes a retried request the same one, under which purpose: the caller's
+    idempotency key, else the command's own id (a purpose of its own, so that no
+    idempotency key can name the id a command id gives)."""
+    if cmd.idempotency_key is not None:
+        return command, cmd.idempotency_key
+    return f"{command}|command", str(cmd.command_id)
 
 
 def registration_of(cmd: RegisterCard) -> Registration:

@@ -246,9 +246,11 @@ class ConcurrencyConflict(HealthCardError):
 
 
 class StoreUnavailable(HealthCardError):
-    """A database the library owns (event store, key store) cannot be reached or dropped
-    the connection. Nothing was written by the failed step, so the command is safe to
-    retry; connections recover by themselves once the server is back."""
+    """A database the library owns (event store, key store) cannot be reached, dropped
+    the connection or stayed locked past the busy timeout. Retry with the same command
+    object (its ``command_id``): almost always nothing was written, but a commit whose
+    server then stayed away may have landed, and only the same command finds it.
+    Connections recover by themselves once the server is back."""
 
     code = "store_unavailable"
 

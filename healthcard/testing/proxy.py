@@ -31,16 +31,31 @@ class CommitReplyDropper:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._armed = threading.Event()
+        self._refuse_after = False
+        self._refusing = threading.Event()
         self.dropped = 0
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def drop_next_commit_reply(self) -> None:
+    def drop_next_commit_reply(self, *, then_refuse: bool = False) -> None:
         """Break the connection that next receives the server's ``COMMIT`` reply
-        (after the server has committed), instead of passing the reply on."""
+        (after the server has committed), instead of passing the reply on;
+        ``then_refuse``: and refuse every new connection until :meth:`allow` (the
+        server stays away after committing)."""
+        self._refuse_after = then_refuse
         self._armed.set()
+
+    def _cut_all(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            _close(sock)
+
+    def allow(self) -> None:
+        """Accept connections again (the end of ``then_refuse``)."""
+        self._refusing.clear()
 
     def close(self) -> None:
         self._closed.set()
@@ -68,6 +83,9 @@ class CommitReplyDropper:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._refusing.is_set():
+                _close(client)
+                continue
             try:
                 server = socket.create_connection(self._target)
             except OSError:
@@ -107,6 +125,9 @@ class CommitReplyDropper:
                 kind, length = head[:1], struct.unpack("!i", head[1:])[0]
                 body = _read(server, length - 4)
                 if kind == b"C" and body.startswith(b"COMMIT\x00") and self._armed.is_set():
+                    if self._refuse_after:  # the server goes away: every connection
+                        self._refusing.set()
+                        self._cut_all()
                     self._armed.clear()
                     self.dropped += 1
                     return  # the server has committed; the client never hears of it

@@ -18,7 +18,8 @@ from uuid import UUID
 import pytest
 
 from healthcard import HealthCardApp
-from healthcard.application.commands import RegisterCard
+from healthcard.application.commands import MakeAppointment, RegisterCard
+from healthcard.domain.errors import StoreUnavailable
 from healthcard.testing import FakeClock
 from healthcard.testing.postgres import PostgresServer
 from healthcard.testing.proxy import CommitReplyDropper
@@ -107,4 +108,41 @@ def test_a_lost_commit_reply_is_answered_as_the_success_it_was(
     proxied.proxy.drop_next_commit_reply()
     command()  # raises if the caller is told anything but success
     assert proxied.proxy.dropped == 1  # the guard: the reply was really lost
+    assert proxied.topics()[topic] == before + 1
+
+
+RETRIED = {
+    "register": lambda p: (
+        RegisterCard(audit=p.driver.audit(), name="王芳"),
+        p.app.register,
+        "healthcard.card.Registered",
+    ),
+    "book": lambda p: (
+        MakeAppointment(
+            audit=p.driver.audit(), session_id=p.driver.publish(), card_id=formal_card(p)
+        ),
+        p.app.make_appointment,
+        "healthcard.session.AppointmentMade",
+    ),
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("name", RETRIED)
+def test_a_caller_retrying_after_store_unavailable_gets_the_first_result(
+    proxied: Proxied, name: str
+) -> None:
+    """The server commits, the reply is lost and the server stays away: the caller is
+    told ``store_unavailable`` (nothing else), retries the same command once the server
+    is back, and gets what the first attempt made, not a second one."""
+    command, run, topic = RETRIED[name](proxied)
+    before = proxied.topics()[topic]
+    proxied.proxy.drop_next_commit_reply(then_refuse=True)
+    with pytest.raises(StoreUnavailable):
+        run(command)
+    proxied.proxy.allow()
+    assert proxied.proxy.dropped == 1
+    assert proxied.topics()[topic] == before + 1  # the first attempt did land
+    first = run(command)
+    assert run(command) == first
     assert proxied.topics()[topic] == before + 1

@@ -459,17 +459,25 @@ class SqliteKeyStore(_SqlKeyStore):
 
     @contextmanager
     def _connection(self, *, transaction: bool = False) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if not transaction:
-                yield self._conn
-                return
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        try:
+            with self._lock:
+                if not transaction:
+                    yield self._conn
+                    return
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            # Another process held the file's write lock past the busy timeout: a
+            # fault to retry, like a server that is away, not a bug.
+            if "locked" in str(error) or "busy" in str(error):
+                raise StoreUnavailable(STORE_NAME) from None
+            raise
 
     def _param(self, subject: UUID) -> Any:
         return str(subject)
