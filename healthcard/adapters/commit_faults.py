@@ -35,8 +35,8 @@ def watch_connection_faults(recorder: Any, faults: ConnectionFaults) -> None:
     """Record in ``faults`` every connection fault of ``recorder``'s datastore."""
     datastore = getattr(recorder, "datastore", None)
     inner = getattr(datastore, "get_connection", None)
-    if inner is None:
-        return
+    if inner is None or not type(datastore).__module__.endswith("postgres"):
+        return  # a local store's commit cannot go unheard
 
     @contextmanager
     def watched(*args: Any, **kwargs: Any) -> Iterator[Any]:

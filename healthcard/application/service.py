@@ -242,11 +242,8 @@ class HealthCardApp(Application[UUID]):
         without one the same ``command_id``) returns the same card."""
         purpose, key = _request_key("register", cmd)
         card_id = idempotency_id(self.config.lookup_key, purpose, cmd.audit.institution, key)
-        existing = self._find(HealthCard, card_id)
-        if existing is not None:
-            if not existing.registered_as(registration_of(cmd)):
-                raise IdempotencyKeyReused()
-            return card_id
+        if cmd.idempotency_key is not None and self._find(HealthCard, card_id) is not None:
+            return self._registered_again(card_id, cmd)
         card = HealthCard.register(
             card_id,
             issuer_mode=cmd.issuer_mode,
@@ -257,7 +254,22 @@ class HealthCardApp(Application[UUID]):
             audit=cmd.audit,
             at=self.clock(),
         )
-        self.save(card)
+        try:
+            self.save(card)
+        except IntegrityError:
+            # Without a key the card is saved first and read only on a conflict: almost
+            # every such registration is new; the same command retried finds it here.
+            if self._find(HealthCard, card_id) is None:
+                raise
+            return self._registered_again(card_id, cmd)
+        return card_id
+
+    def _registered_again(self, card_id: UUID, cmd: RegisterCard) -> UUID:
+        """The card a retried registration made before (``IdempotencyKeyReused`` when
+        the key was used for another registration)."""
+        existing = self._get(HealthCard, card_id)
+        if not existing.registered_as(registration_of(cmd)):
+            raise IdempotencyKeyReused()
         return card_id
 
     @authorised
