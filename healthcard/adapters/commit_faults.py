@@ -31,12 +31,13 @@ class ConnectionFaults(threading.local):
         self.seen = False
 
 
-def watch_connection_faults(recorder: Any, faults: ConnectionFaults) -> None:
-    """Record in ``faults`` every connection fault of ``recorder``'s datastore."""
+def watch_connection_faults(recorder: Any, faults: ConnectionFaults) -> bool:
+    """Record in ``faults`` every connection fault of ``recorder``'s datastore; False
+    when the store is local (nothing to watch)."""
     datastore = getattr(recorder, "datastore", None)
     inner = getattr(datastore, "get_connection", None)
     if inner is None or not type(datastore).__module__.endswith("postgres"):
-        return  # a local store's commit cannot go unheard
+        return False  # a local store's commit cannot go unheard
 
     @contextmanager
     def watched(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -48,6 +49,7 @@ def watch_connection_faults(recorder: Any, faults: ConnectionFaults) -> None:
             raise
 
     datastore.get_connection = watched  # type: ignore[union-attr]
+    return True
 
 
 __all__ = ["ConnectionFaults", "watch_connection_faults"]

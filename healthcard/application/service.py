@@ -140,7 +140,7 @@ class HealthCardApp(Application[UUID]):
             super().__init__(env)
         steady_reconnects(self.recorder)
         self._faults = ConnectionFaults()
-        watch_connection_faults(self.recorder, self._faults)
+        self._commits_may_go_unheard = watch_connection_faults(self.recorder, self._faults)
         if not creates_tables(settings):
             self._require_tables()
         try:
@@ -208,6 +208,8 @@ class HealthCardApp(Application[UUID]):
         audit), the save succeeded and says so. Any other conflict is raised as before
         (``retry_on_conflict`` re-runs the command).
         """
+        if not self._commits_may_go_unheard:  # a local store: no copy on the hot path
+            return super().save(*objs, **kwargs)
         pending = [e for o in objs if o is not None for e in getattr(o, "pending_events", ())]
         self._faults.reset()
         try:

@@ -178,16 +178,11 @@ def acknowledged_cards(reports: list[Report]) -> set[UUID]:
     }
 
 
-def clinic_day() -> date:
-    return date(2026, 11, 25)
-
-
 __all__ = [
     "OK",
     "Report",
     "Writers",
     "acknowledged_cards",
-    "clinic_day",
     "rate",
     "recovery_seconds",
     "untyped",
