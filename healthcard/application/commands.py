@@ -8,6 +8,7 @@ the service never writes anything for bad input.
 from __future__ import annotations
 
 from datetime import date
+from functools import cached_property
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -31,14 +32,22 @@ IdempotencyKey = Annotated[
 class Command(BoundaryModel):
     """Base of commands: every command says who issues it, through which channel.
 
-    ``command_id`` names this one request (a new random id unless given). A caller
-    that got no answer (``store_unavailable``) retries with the same command object,
-    or the same ``command_id``: a registration or a booking without an idempotency
-    key is then found, not made twice.
+    ``command_id`` names this one request (a new random id unless given) and is
+    recorded in the audit of every event the command writes. A caller that got no
+    answer (``store_unavailable``) retries with the same command object, or the same
+    ``command_id``: a command whose first attempt was saved then answers with that
+    attempt's result (a registration or a booking without an idempotency key is found,
+    not made twice; a bind, a check-in, a use returns what it returned), never a
+    refusal for its own success. A new intention needs a new command.
     """
 
     audit: Audit
     command_id: UUID = Field(default_factory=uuid4)
+
+    @cached_property
+    def recorded_audit(self) -> Audit:
+        """The audit its events record: the caller's, naming this command."""
+        return self.audit.model_copy(update={"command_id": self.command_id})
 
 
 class AccountRef(BoundaryModel):

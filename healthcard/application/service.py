@@ -76,7 +76,23 @@ from healthcard.domain.errors import (
 )
 from healthcard.domain.events import catalog
 from healthcard.domain.events.account import AccountErased
-from healthcard.domain.events.card import PersonalDataErased
+from healthcard.domain.events.card import (
+    Bound,
+    Cancelled,
+    CardEvent,
+    CardUsed,
+    Frozen,
+    IdentityCompleted,
+    PersonalDataErased,
+    TokenAccepted,
+    Unbound,
+    Unfrozen,
+)
+from healthcard.domain.events.session import (
+    AppointmentCancelled,
+    CheckedIn,
+    SessionPublished,
+)
 from healthcard.domain.identity import IdentityDocument
 from healthcard.qr.issue import issue_token, token_mode
 from healthcard.qr.keyring import Keyring
@@ -253,7 +269,7 @@ class HealthCardApp(Application[UUID]):
             phone=cmd.phone,
             photo=cmd.photo,
             volunteer=cmd.volunteer,
-            audit=cmd.audit,
+            audit=cmd.recorded_audit,
             at=self.clock(),
         )
         try:
@@ -279,6 +295,8 @@ class HealthCardApp(Application[UUID]):
     def complete_identity(self, cmd: CompleteIdentity) -> str:
         """Make the card formal; returns its national EHC ID. One card per document."""
         card = self.card(cmd.card_id)
+        if card.took(cmd.command_id, IdentityCompleted) and card.ehc_id is not None:
+            return card.ehc_id
         keys = self.config.national_keys
         doc = cmd.document
         index_id = main_index_id(doc.type.value, doc.number, keys.index_key)
@@ -293,13 +311,13 @@ class HealthCardApp(Application[UUID]):
             verified_by=cmd.audit.institution,
             main_index_id=index_id,
             ehc_id=national_id,
-            audit=cmd.audit,
+            audit=cmd.recorded_audit,
             at=at,
         )
         if claim is None:
-            claim = DocumentClaim.start(claim_id, card.id, audit=cmd.audit, at=at)
+            claim = DocumentClaim.start(claim_id, card.id, audit=cmd.recorded_audit, at=at)
         else:
-            claim.claim(card.id, audit=cmd.audit, at=at)
+            claim.claim(card.id, audit=cmd.recorded_audit, at=at)
         self.save(card, claim)
         return national_id
 
@@ -308,10 +326,14 @@ class HealthCardApp(Application[UUID]):
     def bind(self, cmd: BindCard) -> UUID:
         """Bind the card to a mobile account (opened on first use); returns the account id."""
         card = self.card(cmd.card_id)
+        if card.took(cmd.command_id, Bound):
+            return self.account(cmd.account).id
         at = self.clock()
         account = self._account_or_open(cmd.account, cmd, at)
-        card.bind(account.id, cmd.relation, audit=cmd.audit, at=at)
-        account.add_card(card.id, cmd.relation, cap=self.config.family_cap, audit=cmd.audit, at=at)
+        card.bind(account.id, cmd.relation, audit=cmd.recorded_audit, at=at)
+        account.add_card(
+            card.id, cmd.relation, cap=self.config.family_cap, audit=cmd.recorded_audit, at=at
+        )
         self.save(card, account)
         return account.id
 
@@ -319,24 +341,30 @@ class HealthCardApp(Application[UUID]):
     @retry_on_conflict
     def unbind(self, cmd: UnbindCard) -> None:
         card = self.card(cmd.card_id)
+        if card.took(cmd.command_id, Unbound):
+            return
         account = self.account(cmd.account)
         at = self.clock()
-        card.unbind(account.id, audit=cmd.audit, at=at)
-        account.remove_card(card.id, audit=cmd.audit, at=at)
+        card.unbind(account.id, audit=cmd.recorded_audit, at=at)
+        account.remove_card(card.id, audit=cmd.recorded_audit, at=at)
         self.save(card, account)
 
     @authorised
     @retry_on_conflict
     def freeze(self, cmd: FreezeCard) -> None:
         card = self.card(cmd.card_id)
-        card.freeze(cmd.reason, audit=cmd.audit, at=self.clock())
+        if card.took(cmd.command_id, Frozen):
+            return
+        card.freeze(cmd.reason, audit=cmd.recorded_audit, at=self.clock())
         self.save(card)
 
     @authorised
     @retry_on_conflict
     def unfreeze(self, cmd: UnfreezeCard) -> None:
         card = self.card(cmd.card_id)
-        card.unfreeze(audit=cmd.audit, at=self.clock())
+        if card.took(cmd.command_id, Unfrozen):
+            return
+        card.unfreeze(audit=cmd.recorded_audit, at=self.clock())
         self.save(card)
 
     @authorised
@@ -344,8 +372,10 @@ class HealthCardApp(Application[UUID]):
     def cancel_card(self, cmd: CancelCard) -> None:
         """Cancel for good: frees the family slots and the document (all in one save)."""
         card = self.card(cmd.card_id)
+        if card.took(cmd.command_id, Cancelled):
+            return
         changed = policies.cancel_card(
-            card, cmd.reason, _Related(self), audit=cmd.audit, at=self.clock()
+            card, cmd.reason, _Related(self), audit=cmd.recorded_audit, at=self.clock()
         )
         self.save(*changed)
 
@@ -368,7 +398,7 @@ class HealthCardApp(Application[UUID]):
         """Save the erasure events; return the subjects whose keys must go."""
         card = self.card(cmd.card_id)
         erasure = policies.erase_card(
-            card, cmd.reason, _Related(self), audit=cmd.audit, at=self.clock()
+            card, cmd.reason, _Related(self), audit=cmd.recorded_audit, at=self.clock()
         )
         if erasure.changed:
             self.save(*erasure.changed)
@@ -431,7 +461,10 @@ class HealthCardApp(Application[UUID]):
         session_id = idempotent_uuid(
             "session", f"{cmd.department}|{cmd.doctor}|{cmd.day.isoformat()}|{cmd.period.value}"
         )
-        if self._find(ClinicSession, session_id) is not None:
+        published = self._find(ClinicSession, session_id)
+        if published is not None:
+            if published.took(cmd.command_id, SessionPublished):
+                return session_id
             raise SessionAlreadyPublished(session_id)
         session = ClinicSession.publish(
             session_id,
@@ -440,7 +473,7 @@ class HealthCardApp(Application[UUID]):
             day=cmd.day,
             period=cmd.period,
             capacity=cmd.capacity,
-            audit=cmd.audit,
+            audit=cmd.recorded_audit,
             at=self.clock(),
         )
         self.save(session)
@@ -458,7 +491,7 @@ class HealthCardApp(Application[UUID]):
         if session.holds(appointment_id, cmd.card_id):
             return appointment_id
         card = self.card(cmd.card_id)
-        session.book(appointment_id, card, audit=cmd.audit, at=self.clock())
+        session.book(appointment_id, card, audit=cmd.recorded_audit, at=self.clock())
         self.save(session)
         return appointment_id
 
@@ -466,7 +499,9 @@ class HealthCardApp(Application[UUID]):
     @retry_on_conflict
     def cancel_appointment(self, cmd: CancelAppointment) -> None:
         session = self.session(cmd.session_id)
-        session.cancel(cmd.appointment_id, cmd.reason, audit=cmd.audit, at=self.clock())
+        if session.took(cmd.command_id, AppointmentCancelled):
+            return
+        session.cancel(cmd.appointment_id, cmd.reason, audit=cmd.recorded_audit, at=self.clock())
         self.save(session)
 
     @authorised
@@ -478,8 +513,10 @@ class HealthCardApp(Application[UUID]):
             raise AppointmentNotFound("no card holds this document")
         session = self.session(cmd.session_id)
         card = self.card(card_id)
+        if session.took(cmd.command_id, CheckedIn):
+            return session.checked_in_appointment_of(card_id)
         appointment_id = session.check_in(
-            card, CheckInCredential.ID_CARD, audit=cmd.audit, at=self.clock()
+            card, CheckInCredential.ID_CARD, audit=cmd.recorded_audit, at=self.clock()
         )
         self.save(session)
         return appointment_id
@@ -534,13 +571,16 @@ class HealthCardApp(Application[UUID]):
         session's ``CheckedIn``, so the token is accepted once even under concurrency.
         """
         at = self.clock()
-        claims = self.token_verifier.claims(cmd.token, at)
-        card = self._card_for_token(claims)
+        claims, card = self._token_and_card(cmd, at, TokenAccepted)
         session = self.session(cmd.session_id)
+        if session.took(cmd.command_id, CheckedIn):
+            return session.checked_in_appointment_of(card.id)
         card.accept_token(
-            claims.presented(), verifier_mode=self.keyring.mode, audit=cmd.audit, at=at
+            claims.presented(), verifier_mode=self.keyring.mode, audit=cmd.recorded_audit, at=at
         )
-        appointment_id = session.check_in(card, CheckInCredential.QR, audit=cmd.audit, at=at)
+        appointment_id = session.check_in(
+            card, CheckInCredential.QR, audit=cmd.recorded_audit, at=at
+        )
         self.save(card, session)
         return appointment_id
 
@@ -549,16 +589,38 @@ class HealthCardApp(Application[UUID]):
     def use_card(self, cmd: UseCard) -> None:
         """Record ``CardUsed`` at a point of care (step code, channel), once per token."""
         at = self.clock()
-        claims = self.token_verifier.claims(cmd.token, at)
-        card = self._card_for_token(claims)
+        claims, card = self._token_and_card(cmd, at, CardUsed)
+        if card.took(cmd.command_id, CardUsed):
+            return
         card.use(
             claims.presented(),
             cmd.step,
             verifier_mode=self.keyring.mode,
-            audit=cmd.audit,
+            audit=cmd.recorded_audit,
             at=at,
         )
         self.save(card)
+
+    def _token_and_card(
+        self, cmd: CheckInWithQr | UseCard, at: datetime, first: type[CardEvent]
+    ) -> tuple[TokenClaims, HealthCard]:
+        """The token's claims, valid at ``at``, and the card they name.
+
+        A token that has expired since the command's first attempt is still read (its
+        signature checked) when that attempt was saved: the card took this command
+        (its ``first`` event), and the retry must hear of its success, not that the
+        token expired.
+        """
+        result = self.token_verifier.verify(cmd.token, at)
+        if result is TokenRejectReason.EXPIRED:
+            genuine = self.token_verifier.genuine_claims(cmd.token)
+            if genuine is not None:
+                card = self._card_for_token(genuine)
+                if card.took(cmd.command_id, first):
+                    return genuine, card
+        if isinstance(result, TokenRejectReason):
+            raise TokenRejected(result)
+        return result, self._card_for_token(result)
 
     def _card_for_token(self, claims: TokenClaims) -> HealthCard:
         try:
@@ -615,7 +677,7 @@ class HealthCardApp(Application[UUID]):
         the_id, account = self.natural_keys.account_to_bind(ref.kind, ref.identifier)
         if account is None:
             account = Account.open(
-                the_id, kind=ref.kind, identifier=ref.identifier, audit=cmd.audit, at=at
+                the_id, kind=ref.kind, identifier=ref.identifier, audit=cmd.recorded_audit, at=at
             )
         return account
 

@@ -19,10 +19,19 @@ from uuid import UUID
 
 from healthcard.domain.audit import Audit
 from healthcard.domain.boundary import TRUSTED_CONTEXT
+from healthcard.domain.errors import CommandIdReused
 from healthcard.domain.events.base import DomainEvent
 
 E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[[Any, Any], None]
+
+REMEMBERED_COMMANDS = 64
+"""How many of its latest commands an aggregate recognises (``Aggregate.took``).
+
+A retry after an ambiguous commit comes while the store is coming back, so few other
+commands reach the same card or session in between; bookings, the busiest commands
+on a session, are recognised by their derived appointment id whatever the count.
+"""
 
 
 def applies(
@@ -88,6 +97,9 @@ class Aggregate:
         self._version = 0
         self._modified_on: datetime | None = None
         self._pending_events: list[DomainEvent] = []
+        # The latest commands and the first event each wrote here. A tuple: shared, not
+        # copied, by every cached get (__deepcopy__).
+        self._recent_commands: tuple[tuple[UUID, type[DomainEvent]], ...] = ()
 
     @property
     def id(self) -> UUID:
@@ -118,6 +130,23 @@ class Aggregate:
         clone = type(self).__new__(type(self))
         clone.__dict__.update({name: _copy_state(value) for name, value in self.__dict__.items()})
         return clone
+
+    def took(self, command_id: UUID, first: type[DomainEvent]) -> bool:
+        """Whether the command ``command_id`` is among this aggregate's latest (see
+        ``REMEMBERED_COMMANDS``), its first event here a ``first``.
+
+        Why: a command retried after its first attempt was saved must hear that
+        result again, not a refusal of the change it made itself.
+
+        Raises:
+            CommandIdReused: the id wrote another kind of event here.
+        """
+        for taken, event_class in self._recent_commands:
+            if taken == command_id:
+                if event_class is not first:
+                    raise CommandIdReused()
+                return True
+        return False
 
     def collect_events(self) -> list[DomainEvent]:
         """Hand over the pending events (``Application.save`` calls this)."""
@@ -159,6 +188,10 @@ class Aggregate:
         handler(self, event)
         self._version = event.originator_version
         self._modified_on = event.timestamp
+        command_id = event.audit.command_id
+        recent = self._recent_commands
+        if command_id is not None and (not recent or recent[-1][0] != command_id):
+            self._recent_commands = (*recent[1 - REMEMBERED_COMMANDS :], (command_id, type(event)))
 
     @classmethod
     def project(cls, aggregate: Self | None, events: Iterable[Any]) -> Self | None:

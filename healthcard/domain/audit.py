@@ -27,12 +27,18 @@ class Channel(StrEnum):
 
 
 class Audit(BoundaryModel):
-    """Audit metadata: the actor, the channel, the institution, and a correlation id.
+    """Audit metadata: the actor, the channel, the institution, a correlation id, and
+    the id of the command whose events these are.
 
     Actors and institutions are codes of the embedding app, not names of people.
+    ``command_id`` is written by the service (from the command's own ``command_id``),
+    not by callers: it is how a command retried after an ambiguous commit recognises
+    that its first attempt was saved (``Aggregate.took``). Events written before it
+    existed read it as None.
     """
 
     actor: Code
     channel: Channel
     institution: Code
     correlation_id: UUID = Field(default_factory=uuid4)
+    command_id: UUID | None = None

@@ -22,6 +22,7 @@ from healthcard.domain.errors import (
     AppointmentNotActive,
     AppointmentNotFound,
     CheckInNotOpen,
+    CommandIdReused,
     DuplicateAppointment,
     IdempotencyKeyReused,
     SessionFull,
@@ -138,9 +139,7 @@ class ClinicSession(Aggregate):
     ) -> UUID:
         """Record the patient's arrival at the triage desk; returns the appointment id."""
         card.ensure_active()
-        appointment_id = self.active_by_card.get(card.id)
-        if appointment_id is None:
-            raise AppointmentNotFound(f"card {card.id} has no appointment in session {self.id}")
+        appointment_id = self.appointment_of(card.id)
         appointment = self.appointments[appointment_id]
         if appointment.status is not AppointmentStatus.BOOKED:
             raise AppointmentNotActive(appointment_id, appointment.status.value)
@@ -154,6 +153,25 @@ class ClinicSession(Aggregate):
             audit=audit,
             at=at,
         )
+        return appointment_id
+
+    def appointment_of(self, card_id: UUID) -> UUID:
+        """The card's booked or checked-in appointment in this session."""
+        appointment_id = self.active_by_card.get(card_id)
+        if appointment_id is None:
+            raise AppointmentNotFound(f"card {card_id} has no appointment in session {self.id}")
+        return appointment_id
+
+    def checked_in_appointment_of(self, card_id: UUID) -> UUID:
+        """The card's checked-in appointment in this session (the answer to a retried
+        check-in); ``CommandIdReused`` when the card has none: the command id that
+        checked in someone came back for another card."""
+        appointment_id = self.active_by_card.get(card_id)
+        if (
+            appointment_id is None
+            or self.appointments[appointment_id].status is not AppointmentStatus.CHECKED_IN
+        ):
+            raise CommandIdReused()
         return appointment_id
 
     def _appointment(self, appointment_id: UUID) -> Appointment:

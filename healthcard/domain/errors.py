@@ -211,6 +211,20 @@ class IdempotencyKeyReused(RuleViolation):
         )
 
 
+class CommandIdReused(RuleViolation):
+    """A ``command_id`` came back on another kind of command than the one it first named.
+
+    Why refused: a command's id is how its retry finds the first attempt's result;
+    another command under the same id is another request, and answering it with the
+    first one's result would report a change that was never made.
+    """
+
+    code = "command_id_reused"
+
+    def __init__(self) -> None:
+        super().__init__("this command id was used for a different command", field="command_id")
+
+
 class AppointmentNotActive(RuleViolation):
     code = "appointment_not_active"
 

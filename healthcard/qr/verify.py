@@ -111,6 +111,21 @@ class Verifier:
             return _R.EXPIRED
         return claims
 
+    def genuine_claims(self, text: str) -> TokenClaims | None:
+        """The claims of a genuine token (well formed, mode allowed, key known, signature
+        good) whatever the time now; None otherwise.
+
+        Why: a command retried after its first attempt was saved may carry a token
+        that has expired since; the service reads it only to find that attempt, never
+        to admit the token.
+        """
+        try:
+            issued_at = decode_payload(split_token(text)[0]).issued_at
+        except MalformedToken:
+            return None
+        result = self.verify(text, float(issued_at))
+        return result if isinstance(result, TokenClaims) else None
+
     def claims(self, text: str, now: float | datetime | None = None) -> TokenClaims:
         """Like :meth:`verify`, but raises :class:`TokenRejected` for a refused token."""
         result = self.verify(text, now)

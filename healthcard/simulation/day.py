@@ -83,6 +83,9 @@ class HospitalDay:
         self.app = app
         self.clock = clock
         self.rng = random.Random(seed)  # noqa: S311 (reproducible simulation, not security)
+        # Command ids (recorded in every event) from a stream of their own, so that the
+        # day drawn from ``rng`` does not depend on them.
+        self._command_ids = random.Random(f"{seed}/command ids")  # noqa: S311
         day = china_date(clock.now)
         self.plan = plan_day(self.rng, cards=cards, day=day, family_cap=app.config.family_cap)
         self.report = DayReport(
@@ -104,6 +107,9 @@ class HospitalDay:
 
     def _uuid(self) -> UUID:
         return UUID(int=self.rng.getrandbits(128), version=4)
+
+    def _command_id(self) -> UUID:
+        return UUID(int=self._command_ids.getrandbits(128), version=4)
 
     def _key(self) -> str:
         return f"demo-{self.rng.getrandbits(96):024x}"
@@ -142,6 +148,7 @@ class HospitalDay:
             self.session_ids.append(
                 self.app.publish_session(
                     PublishSession(
+                        command_id=self._command_id(),
                         audit=self._audit("scheduler", Channel.SYSTEM),
                         department=session.department,
                         doctor=session.doctor,
@@ -178,6 +185,7 @@ class HospitalDay:
         }[card.channel]
         card_id = self.app.register(
             RegisterCard(
+                command_id=self._command_id(),
                 audit=self._audit(actor, card.channel),
                 name=person.name,
                 phone=person.phone,
@@ -196,6 +204,7 @@ class HospitalDay:
         institution = self.rng.choice(PRIMARY_INSTITUTIONS)
         self.app.complete_identity(
             CompleteIdentity(
+                command_id=self._command_id(),
                 audit=self._audit(
                     f"staff-{self.rng.randrange(1, 31):03d}", Channel.WINDOW, institution
                 ),
@@ -214,6 +223,7 @@ class HospitalDay:
         try:
             self.app.bind(
                 BindCard(
+                    command_id=self._command_id(),
                     audit=self._audit("account-service", channel),
                     card_id=self.card_ids[index],
                     account=account,
@@ -245,6 +255,7 @@ class HospitalDay:
         try:
             self.app.make_appointment(
                 MakeAppointment(
+                    command_id=self._command_id(),
                     audit=self._audit("booking", self.rng.choice(BOOKING_CHANNELS)),
                     session_id=self.session_ids[session],
                     card_id=self.card_ids[index],
@@ -324,6 +335,7 @@ class HospitalDay:
         wechat = account.kind is AccountKind.WECHAT
         token = self.app.issue_token(
             IssueToken(
+                command_id=self._command_id(),
                 audit=self._audit(
                     "wechat-oa" if wechat else "hospital-app",
                     Channel.WECHAT_OFFICIAL_ACCOUNT if wechat else Channel.APP,
@@ -334,7 +346,14 @@ class HospitalDay:
             )
         )
         self.clock.advance(seconds=self.rng.randint(5, 40))  # well within the 60 s lifetime
-        self.app.use_card(UseCard(audit=self._audit(actor, channel), token=token, step=step))
+        self.app.use_card(
+            UseCard(
+                audit=self._audit(actor, channel),
+                command_id=self._command_id(),
+                token=token,
+                step=step,
+            )
+        )
         self.report.card_uses[(step.value, channel.value)] += 1
         return token
 
@@ -344,6 +363,7 @@ class HospitalDay:
         try:
             self.app.use_card(
                 UseCard(
+                    command_id=self._command_id(),
                     audit=self._audit(desk, Channel.DOCTOR_WORKSTATION),
                     token=token,
                     step=UsageStep.DIAGNOSIS,
@@ -360,6 +380,7 @@ class HospitalDay:
         try:
             self.app.check_in_with_document(
                 CheckInWithDocument(
+                    command_id=self._command_id(),
                     audit=self._audit(
                         f"triage-{self.plan.sessions[session].department}", Channel.TRIAGE_DESK
                     ),

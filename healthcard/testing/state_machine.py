@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -140,6 +141,8 @@ class HealthCardMachine(RuleBasedStateMachine):
         self.booking_keys: dict[tuple[UUID, str], UUID] = {}
         """(session, idempotency key) -> the appointment it made."""
         self.steps = 0
+        self.last_accepted: tuple[str, Callable[[], object], object] | None = None
+        """The last command that succeeded, to be retried as a caller that heard nothing."""
 
     # -- hooks for embedders --------------------------------------------------------
 
@@ -179,7 +182,28 @@ class HealthCardMachine(RuleBasedStateMachine):
             raise ModelMismatch(
                 f"{name}: accepted, but the reference refuses it: {sorted(allowed)}"
             )
+        if name != "issue_token":  # writes nothing; every token is a new one
+            self.last_accepted = (name, run, result)
         return result
+
+    @precondition(lambda self: self.last_accepted is not None)
+    @rule()
+    def retry_last_success(self) -> None:
+        """The caller of the last successful command heard nothing and sends the same
+        command again, perhaps after other commands and time: it gets the first
+        result and nothing is written."""
+        assert self.last_accepted is not None
+        name, run, result = self.last_accepted
+        before = self.app.recorder.max_notification_id()
+        try:
+            again = run()
+        except HealthCardError as error:
+            raise ModelMismatch(f"{name} retried: refused with {error.code}") from error
+        event(f"{name}: retried")
+        if again != result:
+            raise ModelMismatch(f"{name} retried: answered {again!r}, first {result!r}")
+        if self.app.recorder.max_notification_id() != before:
+            raise ModelMismatch(f"{name} retried: wrote events")
 
     # -- world ---------------------------------------------------------------------------
 
@@ -499,11 +523,12 @@ class HealthCardMachine(RuleBasedStateMachine):
         token = self._issue(card, self._holder_account(card, index), use)
         if token is None:
             return
-        cmd = UseCard(audit=audit(channel), token=token, step=step)
         step_ok = step in USE_ALLOWS[use]
         for fresh in (True, False) if again else (True,):
+            # A replay is another request with the same token, not a retry of this one.
+            cmd = UseCard(audit=audit(channel), token=token, step=step)
             allowed = self.model.check_use(card, step_allowed=step_ok, fresh=fresh)
-            if self.attempt("use_card", allowed, done(lambda: self.app.use_card(cmd))):
+            if self.attempt("use_card", allowed, done(partial(self.app.use_card, cmd))):
                 self.model.apply_use(card)
 
     @rule(

@@ -191,7 +191,9 @@ def test_qr_check_in_saves_token_acceptance_with_the_check_in(world: World) -> N
     assert accepted.token_expires_at == claims.expires_at_datetime
     assert checked_in.credential is CheckInCredential.QR
     assert checked_in.card_id == world.card_id
-    assert accepted.audit == checked_in.audit == TRIAGE
+    assert accepted.audit == checked_in.audit  # one command, one audit, one command id
+    assert accepted.audit.model_copy(update={"command_id": None}) == TRIAGE
+    assert accepted.audit.command_id is not None
     appointment = world.app.session(world.session_id).appointments[world.appointment_id]
     assert appointment.status is AppointmentStatus.CHECKED_IN
     assert appointment.credential is CheckInCredential.QR
