@@ -46,8 +46,9 @@ def init(db: InitDbOption = None, as_json: JsonOption = False) -> None:
     else:
         env = {**HealthCardApp.env, **os.environ}
     env["CREATE_TABLE"] = "yes"
-    with reports_unreadable_log(db):
-        open_projections(env).close()
+    with reports_unreadable_log(db), open_projections(env) as projections:
+        # The served version's tables too: workers without DDL rights fold into them.
+        projections.store.current_version() or projections.store.create_version(live=True)
     module = env.get("PERSISTENCE_MODULE", "")
     where = (
         str(db or env.get("SQLITE_DBNAME", ""))

@@ -221,6 +221,7 @@ def test_every_event_decodes(app: HealthCardApp) -> None:
         assert str(event.originator_id) == row["originator_id"]
         assert event.originator_version == row["originator_version"]
         assert event.audit.institution == INSTITUTION
+        assert event.audit.command_id is None  # 0.1.0 wrote none: nothing to recognise
 
 
 def test_every_aggregate_rebuilds(app: HealthCardApp) -> None:

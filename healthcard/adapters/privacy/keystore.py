@@ -37,7 +37,7 @@ from healthcard.adapters.privacy.sql_keystore import (
     PostgresKeyStore,
     SqliteKeyStore,
 )
-from healthcard.adapters.schema_lock import postgres_conninfo
+from healthcard.adapters.schema_lock import creates_tables, postgres_conninfo
 
 
 class InMemoryKeyStore:
@@ -116,7 +116,9 @@ def keystore_from_env(
         return SqliteKeyStore(path, kek=kek)
     if module.endswith("postgres"):
         conninfo = postgres_conninfo(env)
-        return PostgresKeyStore(conninfo, env.get("POSTGRES_SCHEMA", ""), kek=kek)
+        return PostgresKeyStore(
+            conninfo, env.get("POSTGRES_SCHEMA", ""), kek=kek, create_tables=creates_tables(env)
+        )
     return InMemoryKeyStore()
 
 

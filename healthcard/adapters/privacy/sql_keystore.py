@@ -513,6 +513,7 @@ class PostgresKeyStore(_SqlKeyStore):
         kek: KeyEncryptionKey | None = None,
         cache_ttl: float = 5.0,
         timeout: float = 2.0,
+        create_tables: bool = True,
     ) -> None:
         import psycopg
         from psycopg import sql
@@ -557,6 +558,7 @@ class PostgresKeyStore(_SqlKeyStore):
                 " AND key IS NOT NULL AND kek IS NOT DISTINCT FROM ?",
                 "vacuum": "VACUUM {keys}",
                 "lock_schema": "SELECT pg_advisory_xact_lock(hashtext('healthcard_personal_keys'))",
+                "tables_exist": "SELECT to_regclass(?) IS NOT NULL AND to_regclass(?) IS NOT NULL",
             }
         )
         self._sql = {
@@ -582,16 +584,10 @@ class PostgresKeyStore(_SqlKeyStore):
             with self._pool.connection() as conn:
                 # Rendered once: composing identifiers on every statement costs CPU.
                 self._sql = {key: statement.as_string(conn) for key, statement in self._sql.items()}
-            with self._connection(transaction=True) as conn:
-                # One process at a time creates the tables (many may start together).
-                for step in (
-                    "lock_schema",
-                    "create_keys",
-                    "add_kek",
-                    "create_generations",
-                    "one_current",
-                ):
-                    conn.execute(self._sql[step])
+            if create_tables:
+                self._create_tables()
+            else:
+                self._require_tables(schema)
             self._start()
         except self._errors:
             self._pool.close()
@@ -599,6 +595,31 @@ class PostgresKeyStore(_SqlKeyStore):
         except BaseException:
             self._pool.close()
             raise
+
+    def _create_tables(self) -> None:
+        with self._connection(transaction=True) as conn:
+            # One process at a time creates the tables (many may start together).
+            for step in (
+                "lock_schema",
+                "create_keys",
+                "add_kek",
+                "create_generations",
+                "one_current",
+            ):
+                conn.execute(self._sql[step])
+
+    def _require_tables(self, schema: str) -> None:
+        """Without DDL (``CREATE_TABLE`` off: a role that may not create or alter
+        tables), check the tables are there and say which command makes them."""
+        names = [f"{schema}.{t}" if schema else t for t in (KEYS_TABLE, GENERATIONS_TABLE)]
+        with self._connection() as conn:
+            found = conn.execute(self._sql["tables_exist"], names).fetchone()
+        if not (found and found[0]):
+            raise ConfigurationError(
+                "the key store has no tables and CREATE_TABLE is off: "
+                "run `healthcard db init` once first",
+                field="CREATE_TABLE",
+            )
 
     @contextmanager
     def _connection(self, *, transaction: bool = False) -> Iterator[Any]:
