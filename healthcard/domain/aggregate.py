@@ -12,7 +12,6 @@ handlers on the aggregate. The class satisfies what ``Application.save`` and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import is_dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, Self, TypeVar
 from uuid import UUID
@@ -46,24 +45,8 @@ def applies(
     return mark
 
 
-def _copy_state(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _copy_record(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy_record(item) for item in value]
-    if isinstance(value, set):
-        return set(value)
-    return _copy_record(value)
-
-
-def _copy_record(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        if getattr(type(value), "__dataclass_params__").frozen:  # noqa: B009 (typed Any)
-            return value
-        return replace(value)
-    if isinstance(value, dict | list | set):
-        return _copy_state(value)
-    return value  # immutable: str, int, UUID, enum, date, frozen pydantic model
+CONTAINERS = (dict, list, set)
+"""The mutable values aggregate state may hold, flat: of immutable values only."""
 
 
 class EventHistoryError(RuntimeError):
@@ -122,13 +105,19 @@ class Aggregate:
 
         Why: eventsourcing deep-copies a cached aggregate on every ``get`` so a failed
         command cannot corrupt the cache, and ``copy.deepcopy`` walks every frozen
-        pydantic value too. State here is immutable values (str, UUID, enums, dates,
-        frozen models) held directly or in dicts, lists and sets, plus small mutable
-        records (dataclasses) inside those containers: copy the containers and the
-        records, share the immutable values.
+        value too (8 ms for a session of 10,000 appointments). State here is immutable
+        values (str, UUID, enums, dates, tuples, frozen dataclasses and pydantic
+        models), held directly or in flat dicts, lists and sets of such values
+        (``CONTAINERS``; ``tests/unit/test_aggregate_state.py`` keeps every aggregate
+        to it): copying the containers, at C speed, is a deep copy.
         """
         clone = type(self).__new__(type(self))
-        clone.__dict__.update({name: _copy_state(value) for name, value in self.__dict__.items()})
+        clone.__dict__.update(
+            {
+                name: value.copy() if isinstance(value, CONTAINERS) else value
+                for name, value in self.__dict__.items()
+            }
+        )
         return clone
 
     def took(self, command_id: UUID, first: type[DomainEvent]) -> bool:

@@ -65,6 +65,10 @@ class Registration:
     volunteer: str | None
 
 
+PRUNE_NONCES_FROM = 64
+"""Remembered nonces are first pruned when there are this many."""
+
+
 class HealthCard(Aggregate):
     """A resident's electronic health card.
 
@@ -95,6 +99,7 @@ class HealthCard(Aggregate):
         self.erased = False
         self.registration: Registration | None = None  # as registered (None once erased)
         self.accepted_nonces: dict[str, datetime] = {}  # QR token nonce -> remember until
+        self._prune_nonces_at = PRUNE_NONCES_FROM  # the size at which to forget old ones
         self.tokens_revoked_before: datetime | None = None  # the last freeze
         self.account_tokens_revoked_before: dict[UUID, datetime] = {}  # the last unbinding
 
@@ -314,10 +319,20 @@ class HealthCard(Aggregate):
         return max((moment for moment in moments if moment is not None), default=None)
 
     def _remember_nonce(self, nonce: str, expires_at: datetime, now: datetime) -> None:
-        # Forget nonces of tokens long expired (they are refused as expired anyway).
-        for old in [n for n, until in self.accepted_nonces.items() if until < now]:
-            del self.accepted_nonces[old]
-        self.accepted_nonces[nonce] = expires_at + REPLAY_MEMORY
+        """Remember ``nonce`` until ``REPLAY_MEMORY`` after its token's expiry.
+
+        Nonces whose memory has ended are forgotten (their tokens are refused as
+        expired anyway) when the memory has doubled since it was last pruned: each
+        use costs amortised O(1), so a card used thousands of times replays in time
+        linear in its events (pruning at every use made it quadratic), and the memory
+        stays under twice the nonces still remembered.
+        """
+        nonces = self.accepted_nonces
+        if len(nonces) >= self._prune_nonces_at:
+            nonces = {n: until for n, until in nonces.items() if until >= now}
+            self.accepted_nonces = nonces
+            self._prune_nonces_at = max(PRUNE_NONCES_FROM, 2 * len(nonces))
+        nonces[nonce] = expires_at + REPLAY_MEMORY
 
     # -- queries used by other aggregates ---------------------------------------
 
