@@ -12,17 +12,22 @@ Usage: python benchmarks/commands.py [--cards N] [--rounds R]
 
 from __future__ import annotations
 
+import sys
+
+# This folder holds concurrent.py, which would hide the standard library's
+# ``concurrent`` package (asyncio and psycopg import it): the folder goes last on the
+# import path instead of first, where Python puts a script's own folder.
+sys.path.append(sys.path.pop(0))
+
 import argparse
 import statistics
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
-from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate, event
-from stdnum.cn import ric
+from flow import BareAccount, BareApp, BareCard, BareClaim, BareSession, synthetic_people
 
 from healthcard import HealthCardApp
 from healthcard.adapters.clock import FakeClock
@@ -40,58 +45,6 @@ from healthcard.domain.clock import CHINA_TZ
 from healthcard.domain.identity import Sex
 
 EVENTS_PER_CARD = 7
-
-
-# -- bare eventsourcing ------------------------------------------------------------
-
-
-class BareCard(Aggregate):
-    @event("Registered")
-    def __init__(self, name: str, phone: str) -> None:
-        self.name = name
-        self.phone = phone
-        self.document: str | None = None
-        self.accounts: list[UUID] = []
-
-    @event("IdentityCompleted")
-    def complete(self, document: str, birth_date: str) -> None:
-        self.document = document
-
-    @event("Bound")
-    def bind(self, account_id: UUID) -> None:
-        self.accounts.append(account_id)
-
-
-class BareClaim(Aggregate):
-    @event("Claimed")
-    def __init__(self, card_id: UUID) -> None:
-        self.card_id = card_id
-
-
-class BareAccount(Aggregate):
-    @event("Opened")
-    def __init__(self, phone: str) -> None:
-        self.phone = phone
-        self.cards: list[UUID] = []
-
-    @event("CardAdded")
-    def add(self, card_id: UUID) -> None:
-        self.cards.append(card_id)
-
-
-class BareSession(Aggregate):
-    @event("Published")
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.booked: list[UUID] = []
-
-    @event("AppointmentMade")
-    def book(self, card_id: UUID) -> None:
-        self.booked.append(card_id)
-
-
-class BareApp(Application[UUID]):
-    name = "Bare"
 
 
 class Timing:
@@ -183,18 +136,6 @@ def run_healthcard(db: Path, people: list[tuple[str, str, str]], per_session: in
             )
     app.close()
     return timing
-
-
-def synthetic_people(count: int) -> list[tuple[str, str, str]]:
-    people = []
-    birth = date(1950, 1, 1)
-    for i in range(count):
-        born = birth + timedelta(days=(i * 37) % 25_000)
-        first17 = f"510104{born:%Y%m%d}{i % 1000:03d}"
-        number = first17 + ric.calc_check_digit(first17 + "0")
-        phone = f"+86139{i:08d}"
-        people.append((f"王{'一二三四五六七八九十'[i % 10]}", phone, number))
-    return people
 
 
 def main() -> None:

@@ -15,6 +15,13 @@ Usage: python benchmarks/qr.py [--tokens N] [--rounds R]
 
 from __future__ import annotations
 
+import sys
+
+# This folder holds concurrent.py, which would hide the standard library's
+# ``concurrent`` package (asyncio and psycopg import it): the folder goes last on the
+# import path instead of first, where Python puts a script's own folder.
+sys.path.append(sys.path.pop(0))
+
 import argparse
 import statistics
 import time

@@ -44,6 +44,13 @@ Usage: python benchmarks/sqlite_processes.py [--processes 1,2,4,8] [--seconds 10
 
 from __future__ import annotations
 
+import sys
+
+# This folder holds concurrent.py, which would hide the standard library's
+# ``concurrent`` package (asyncio and psycopg import it): the folder goes last on the
+# import path instead of first, where Python puts a script's own folder.
+sys.path.append(sys.path.pop(0))
+
 import argparse
 import logging
 import math

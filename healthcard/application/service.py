@@ -10,13 +10,14 @@ session capacity) hold under concurrency without reading any projection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, ProgrammingError
+from eventsourcing.utils import strtobool
 
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.commit_faults import ConnectionFaults, watch_connection_faults
@@ -148,6 +149,7 @@ class HealthCardApp(Application[UUID]):
         # Keys are judged, and a new SQLite file made private, before eventsourcing
         # opens (and perhaps creates) anything: construct_env only merges settings.
         settings = self.construct_env(self.name, env)
+        _refuse_snapshots(settings)
         resolved = secrets(
             settings, config=config, keyring=keyring, kek=kek, keystore_given=keystore is not None
         )
@@ -714,6 +716,24 @@ class _Related:
         if claim is None:
             raise NotFound("no claim on the card's document")
         return claim
+
+
+def _refuse_snapshots(settings: Mapping[str, str]) -> None:
+    """Snapshots are refused at start, typed, rather than failing at the first one:
+    eventsourcing's need a snapshot class this package does not define (its
+    ``take_snapshot`` raises an ``AssertionError``), and one that stored an aggregate's
+    state as it is would keep personal data in clear beside the sealed events."""
+    value = settings.get("IS_SNAPSHOTTING_ENABLED", "no")
+    try:
+        enabled = strtobool(value)
+    except ValueError:
+        enabled = True
+    if enabled:
+        raise ConfigurationError(
+            "snapshots are not supported: replay is linear in a stream's events "
+            "(docs/performance.md); leave IS_SNAPSHOTTING_ENABLED unset",
+            field="IS_SNAPSHOTTING_ENABLED",
+        )
 
 
 def _request_key(command: str, cmd: RegisterCard | MakeAppointment) -> tuple[str, str]:

@@ -18,6 +18,7 @@ import pytest
 
 from healthcard import HealthCardApp, HealthCardConfig
 from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.persistence import memory_env
 from healthcard.application.commands import (
     AccountRef,
     BindCard,
@@ -41,6 +42,7 @@ from healthcard.domain.errors import (
     CardNotActive,
     CardNotFound,
     CheckInNotOpen,
+    ConfigurationError,
     DocumentAlreadyRegistered,
     DuplicateAppointment,
     FamilyCapReached,
@@ -521,3 +523,14 @@ def test_stored_state_is_json_with_class_version_and_stable_topics(
     [frozen] = notifications(app, "healthcard.card.Frozen")
     assert orjson.loads(frozen.state)["reason"] == "lost_phone"
     assert frozen.originator_id == card
+
+
+@pytest.mark.parametrize("value", ["y", "true", "1", "maybe"])
+def test_snapshots_are_refused_at_start_naming_the_setting(value: str) -> None:
+    with pytest.raises(ConfigurationError) as excinfo:
+        HealthCardApp({**memory_env(), "IS_SNAPSHOTTING_ENABLED": value})
+    assert excinfo.value.field == "IS_SNAPSHOTTING_ENABLED"
+
+
+def test_snapshots_switched_off_explicitly_start() -> None:
+    HealthCardApp({**memory_env(), "IS_SNAPSHOTTING_ENABLED": "no"}).close()
