@@ -6,12 +6,14 @@ sessions (so threads meet on the same session streams). The baseline runs the sa
 threads, the same flow and the same sessions in the same run on bare eventsourcing,
 one save per command, retrying a conflicting booking from a fresh load as healthcard
 does. Each side gets a fresh database (a SQLite file, or a PostgreSQL database of its
-own). Rates are commands per second of wall time; p99 is healthcard's command latency.
+own). healthcard runs with a group-commit window of ``--window-ms`` (2 ms; 0 is one
+transaction per command, as the baseline). Rates are commands per second of wall
+time; p99 is healthcard's command latency.
 
 The last line is ``concurrent BACKEND X cmd/s, baseline Y cmd/s, ratio R, p99 P ms``.
 
 Usage: python benchmarks/concurrent.py --backend sqlite|postgres [--threads 32]
-       [--cards 1280] [--sessions 16]
+       [--cards 1280] [--sessions 16] [--window-ms 2]
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 from flow import BareAccount, BareApp, BareCard, BareClaim, BareSession, synthetic_people
 
-from healthcard import HealthCardApp
+from healthcard import HealthCardApp, HealthCardConfig
 from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.persistence import sqlite_env
 from healthcard.application.commands import (
@@ -119,7 +121,11 @@ def timed(call: Callable[[], object], into: list[float]) -> None:
 def run_healthcard(
     env: dict[str, str], people: list[Person], args: argparse.Namespace
 ) -> tuple[float, list[float], int]:
-    app = HealthCardApp(env, clock=FakeClock(datetime(2026, 11, 25, 7, 0, tzinfo=CHINA_TZ)))
+    app = HealthCardApp(
+        env,
+        clock=FakeClock(datetime(2026, 11, 25, 7, 0, tzinfo=CHINA_TZ)),
+        config=HealthCardConfig(group_commit_ms=args.window_ms),
+    )
     sessions = [
         app.publish_session(
             PublishSession(
@@ -224,6 +230,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--cards", type=int, default=1280)
     parser.add_argument("--sessions", type=int, default=16)
+    parser.add_argument(
+        "--window-ms", type=float, default=2.0, help="healthcard's group-commit window (0: off)"
+    )
     args = parser.parse_args()
     people = synthetic_people(args.cards)
     commands = args.cards * COMMANDS_PER_CARD

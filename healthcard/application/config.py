@@ -10,6 +10,7 @@ see ``healthcard.application.bootstrap``).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ class HealthCardConfig:
     still be restored (``HEALTHCARD_BACKUP_RETENTION_DAYS``; default 0: destroyed at
     the rotation that retires it). An erasure is complete in every backup at the
     first rotation after this window (``docs/privacy.md``)."""
+    group_commit_ms: float = 0.0
+    """How long the first of several concurrent saves in one process waits for others
+    to share its transaction (``HEALTHCARD_GROUP_COMMIT_MS``; 0, the default: every
+    command is its own transaction). See ``healthcard.application.group_commit``."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.family_cap <= 20:
@@ -58,6 +63,11 @@ class HealthCardConfig:
             )
         if self.conflict_retries < 1:
             raise ConfigurationError("conflict_retries must be at least 1")
+        if not 0 <= self.group_commit_ms <= 100:
+            raise ConfigurationError(
+                "HEALTHCARD_GROUP_COMMIT_MS must be between 0 and 100",
+                field="HEALTHCARD_GROUP_COMMIT_MS",
+            )
 
     def test_keys(self) -> list[str]:
         """The keys that are public test keys or missing, by name (empty in production)."""
@@ -86,6 +96,7 @@ class HealthCardConfig:
         env = os.environ if environ is None else environ
         cap = _integer(env, "HEALTHCARD_FAMILY_CAP", FAMILY_CAP_DEFAULT)
         retention = _integer(env, "HEALTHCARD_BACKUP_RETENTION_DAYS", 0)
+        window = _number(env, "HEALTHCARD_GROUP_COMMIT_MS", 0.0)
         if keys is not None:
             given = [name for name in SINGLE_KEY_VARIABLES if env.get(name)]
             if given:
@@ -98,6 +109,7 @@ class HealthCardConfig:
                 national_keys=keys.national_keys,
                 qr_protection_key=keys.qr_protection_key,
                 backup_retention_days=retention,
+                group_commit_ms=window,
             )
         lookup_hex = env.get("HEALTHCARD_LOOKUP_KEY", "")
         try:
@@ -110,7 +122,19 @@ class HealthCardConfig:
             national_keys=NationalKeys.from_env(env),
             qr_protection_key=protection_key_from_env(env),
             backup_retention_days=retention,
+            group_commit_ms=window,
         )
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip() or str(default)
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number", field=name) from None
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a finite number", field=name)
+    return value
 
 
 def _integer(env: Mapping[str, str], name: str, default: int) -> int:

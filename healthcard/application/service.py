@@ -10,12 +10,12 @@ session capacity) hold under concurrency without reading any projection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, ProgrammingError
 from eventsourcing.utils import strtobool
 
@@ -53,6 +53,7 @@ from healthcard.application.commands import (
     UseCard,
 )
 from healthcard.application.config import HealthCardConfig
+from healthcard.application.group_commit import GroupCommit, Member
 from healthcard.application.keyed_ids import idempotency_id, idempotent_uuid
 from healthcard.application.natural_keys import NaturalKeys
 from healthcard.application.retry import retry_on_conflict, typed_store_faults
@@ -157,6 +158,7 @@ class HealthCardApp(Application[UUID]):
         with schema_creation_lock(settings):
             super().__init__(env)
         steady_reconnects(self.recorder)
+        self._group: GroupCommit | None = None
         self._faults = ConnectionFaults()
         self._commits_may_go_unheard = watch_connection_faults(self.recorder, self._faults)
         if not creates_tables(settings):
@@ -167,6 +169,10 @@ class HealthCardApp(Application[UUID]):
             super().close()
             raise
         self.config = resolved.config
+        if self.config.group_commit_ms > 0:
+            self._group = GroupCommit(
+                self.config.group_commit_ms / 1000, self._write_all, self._write_one
+            )
         self.keyring = resolved.keyring
         self.kek = resolved.kek
         self.clock = parts.clock
@@ -217,7 +223,32 @@ class HealthCardApp(Application[UUID]):
         return self.config.conflict_retries
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
-        """``Application.save``, and the answer to an ambiguous commit.
+        """Save the aggregates' pending events in one transaction, with optimistic
+        concurrency; with a group-commit window, in one transaction with the other
+        commands saving at the same time (``group_commit``)."""
+        if kwargs:  # eventsourcing's own uses (tracking records): its own path
+            return super().save(*objs, **kwargs)
+        aggregates = {o.id: o for o in objs if o is not None}
+        member = Member([e for a in aggregates.values() for e in a.collect_events()], aggregates)
+        if not member.events:
+            return []
+        if self._group is None:
+            return self._write_one(member)
+        return self._group.save(member)
+
+    def _write_all(self, members: Sequence[Member]) -> list[Any]:
+        """The events of ``members`` in one transaction (eventsourcing's own recording
+        path: the store, then the aggregate cache)."""
+        processing = ProcessingEvent[UUID]()
+        for member in members:
+            processing.events.extend(member.events)
+            processing.aggregates.update(member.aggregates)
+        recordings = self._record(processing)
+        self._notify(recordings)
+        return recordings
+
+    def _write_one(self, member: Member) -> list[Any]:
+        """One command's events, and the answer to an ambiguous commit.
 
         When the server commits but its reply is lost, eventsourcing sends the insert
         again and it conflicts with the events it wrote itself. Only after such a
@@ -226,14 +257,13 @@ class HealthCardApp(Application[UUID]):
         audit), the save succeeded and says so. Any other conflict is raised as before
         (``retry_on_conflict`` re-runs the command).
         """
-        if not self._commits_may_go_unheard:  # a local store: no copy on the hot path
-            return super().save(*objs, **kwargs)
-        pending = [e for o in objs if o is not None for e in getattr(o, "pending_events", ())]
+        if not self._commits_may_go_unheard:  # a local store: nothing to read back
+            return self._write_all([member])
         self._faults.reset()
         try:
-            return super().save(*objs, **kwargs)
+            return self._write_all([member])
         except IntegrityError:
-            if pending and self._faults.seen and self._stored_already(pending):
+            if self._faults.seen and self._stored_already(member.events):
                 return []
             raise
 

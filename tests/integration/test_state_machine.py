@@ -23,7 +23,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from healthcard.adapters.persistence import sqlite_env
+from healthcard import HealthCardApp, HealthCardConfig
+from healthcard.adapters.clock import FakeClock
+from healthcard.adapters.persistence import memory_env, sqlite_env
 from healthcard.domain.account import Account
 from healthcard.domain.audit import Audit
 from healthcard.domain.card import HealthCard
@@ -45,6 +47,17 @@ TestLifecycle.settings = profile_settings()
 TestReadModelLifecycle = ReadModelMachine.TestCase
 TestReadModelLifecycle.settings = profile_settings()
 
+
+# The same machine with group commit on: every save goes through a group (of one, the
+# machine being single-threaded) and must keep every rule and every answer.
+class GroupCommitMachine(HealthCardMachine):
+    def make_app(self, clock: FakeClock) -> HealthCardApp:
+        config = HealthCardConfig(family_cap=self.family_cap, group_commit_ms=0.5)
+        return HealthCardApp(memory_env(), clock=clock, config=config)
+
+
+TestGroupCommitLifecycle = GroupCommitMachine.TestCase
+TestGroupCommitLifecycle.settings = settings(profile_settings(), max_examples=50)
 
 # -- an embedder's parametrisation: the same machine on SQLite files ------------------
 
