@@ -8,12 +8,17 @@ and its default JSON transcoder, so that a ratio against them is healthcard's ow
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from uuid import UUID
+from datetime import date, datetime, timedelta
+from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from stdnum.cn import ric
+
+from healthcard.domain.audit import Audit
+from healthcard.domain.card import HealthCard
+from healthcard.domain.card_values import IssuerMode
+from healthcard.testing.strategies import Person
 
 
 class BareCard(Aggregate):
@@ -77,11 +82,39 @@ def synthetic_people(count: int) -> list[tuple[str, str, str]]:
     return people
 
 
+def formal_card(audit: Audit, at: datetime, who: Person) -> HealthCard:
+    """A formal card made through the domain alone (no store, no keys, placeholder
+    national ids), for benchmarks about what cards do, not how they are made."""
+    card = HealthCard.register(
+        uuid4(),
+        issuer_mode=IssuerMode.PRODUCTION,
+        name=who.name,
+        phone=None,
+        photo=None,
+        volunteer=None,
+        audit=audit,
+        at=at,
+    )
+    card.complete_identity(
+        document=who.document,
+        name=who.name,
+        sex=who.sex,
+        birth_date=who.birth_date,
+        verified_by=audit.institution,
+        main_index_id="0" * 64,
+        ehc_id="0" * 64,
+        audit=audit,
+        at=at,
+    )
+    return card
+
+
 __all__ = [
     "BareAccount",
     "BareApp",
     "BareCard",
     "BareClaim",
     "BareSession",
+    "formal_card",
     "synthetic_people",
 ]

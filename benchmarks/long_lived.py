@@ -32,15 +32,13 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from flow import formal_card
 
 from healthcard import HealthCardApp
 from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.persistence import sqlite_env
 from healthcard.application.commands import UseCard
 from healthcard.domain.audit import Audit, Channel
-from healthcard.domain.card import HealthCard
-from healthcard.domain.card_values import IssuerMode
-from healthcard.domain.identity import Sex
 from healthcard.domain.usage import UsageStep
 from healthcard.testing.world import Driver, person, phone_account
 
@@ -79,27 +77,7 @@ def full_session(app: HealthCardApp, appointments: int) -> UUID:
     session = app.session(session_id)
     at = app.clock()
     for index in range(appointments):
-        card = HealthCard.register(
-            uuid4(),
-            issuer_mode=IssuerMode.PRODUCTION,
-            name="王芳",
-            phone=None,
-            photo=None,
-            volunteer=None,
-            audit=DOCTOR,
-            at=at,
-        )
-        card.complete_identity(
-            document=who.document,
-            name=who.name,
-            sex=Sex.FEMALE,
-            birth_date=who.birth_date,
-            verified_by="H510100001",
-            main_index_id="0" * 64,
-            ehc_id="0" * 64,
-            audit=DOCTOR,
-            at=at,
-        )
+        card = formal_card(DOCTOR, at, who)
         session.book(uuid4(), card, audit=DOCTOR, at=at)
         if index % 500 == 499:
             app.save(session)

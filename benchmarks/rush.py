@@ -35,21 +35,20 @@ import statistics
 import threading
 import time
 from collections import Counter
-from datetime import date
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
+
+from flow import formal_card
 
 from healthcard import HealthCardApp, HealthCardConfig
 from healthcard.adapters.clock import FakeClock
 from healthcard.application.commands import MakeAppointment, PublishSession
 from healthcard.domain.audit import Audit, Channel
 from healthcard.domain.card import HealthCard
-from healthcard.domain.card_values import IssuerMode
 from healthcard.domain.clinic_values import Period
-from healthcard.domain.identity import IdentityDocument, Sex
 from healthcard.testing.postgres import PostgresServer
 from healthcard.testing.races import outcome
-from healthcard.testing.world import resident_id
+from healthcard.testing.world import person
 
 AUDIT = Audit(actor="rush", channel=Channel.MINI_PROGRAM, institution="H510100001")
 
@@ -76,7 +75,7 @@ def prepare(env: dict[str, str], args: argparse.Namespace) -> tuple[list[UUID], 
         cards: list[UUID] = []
         batch: list[HealthCard] = []
         for serial in range(args.cards):
-            card = formal_card(app, resident_id(date(1980, 1, 1), serial % 500 * 2))
+            card = formal_card(AUDIT, app.clock(), person(serial))
             batch.append(card)
             cards.append(card.id)
             if len(batch) == 200:
@@ -86,32 +85,6 @@ def prepare(env: dict[str, str], args: argparse.Namespace) -> tuple[list[UUID], 
         return sessions, cards
     finally:
         app.close()
-
-
-def formal_card(app: HealthCardApp, document: IdentityDocument) -> HealthCard:
-    at = app.clock()
-    card = HealthCard.register(
-        uuid4(),
-        issuer_mode=IssuerMode.PRODUCTION,
-        name="王芳",
-        phone=None,
-        photo=None,
-        volunteer=None,
-        audit=AUDIT,
-        at=at,
-    )
-    card.complete_identity(
-        document=document,
-        name="王芳",
-        sex=Sex.FEMALE,
-        birth_date=date(1980, 1, 1),
-        verified_by="H510100001",
-        main_index_id="0" * 64,
-        ehc_id="0" * 64,
-        audit=AUDIT,
-        at=at,
-    )
-    return card
 
 
 def rush_process(
