@@ -26,7 +26,6 @@ import sys
 sys.path.append(sys.path.pop(0))
 
 import argparse
-import statistics
 import tempfile
 import threading
 import time
@@ -37,7 +36,7 @@ from pathlib import Path
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
-from flow import BareAccount, BareApp, BareCard, BareClaim, BareSession, synthetic_people
+from flow import BareAccount, BareApp, BareCard, BareClaim, BareSession, p99, synthetic_people
 
 from healthcard import HealthCardApp, HealthCardConfig
 from healthcard.adapters.clock import FakeClock
@@ -218,10 +217,6 @@ def run_bare(
         return run_threads(args.threads, people, one)
     finally:
         app.close()
-
-
-def p99(latencies: list[float]) -> float:
-    return statistics.quantiles(latencies, n=100)[98] * 1e3 if len(latencies) > 1 else 0.0
 
 
 def main() -> None:

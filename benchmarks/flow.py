@@ -8,6 +8,7 @@ and its default JSON transcoder, so that a ratio against them is healthcard's ow
 
 from __future__ import annotations
 
+import statistics
 from datetime import date, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -109,6 +110,11 @@ def formal_card(audit: Audit, at: datetime, who: Person) -> HealthCard:
     return card
 
 
+def p99(latencies: list[float]) -> float:
+    """The 99th percentile of ``latencies`` (seconds), in milliseconds."""
+    return statistics.quantiles(latencies, n=100)[98] * 1e3 if len(latencies) > 1 else 0.0
+
+
 __all__ = [
     "BareAccount",
     "BareApp",
@@ -116,5 +122,6 @@ __all__ = [
     "BareClaim",
     "BareSession",
     "formal_card",
+    "p99",
     "synthetic_people",
 ]

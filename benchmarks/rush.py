@@ -31,14 +31,13 @@ sys.path.append(sys.path.pop(0))
 import argparse
 import multiprocessing
 import random
-import statistics
 import threading
 import time
 from collections import Counter
 from typing import Any
 from uuid import UUID
 
-from flow import formal_card
+from flow import formal_card, p99
 
 from healthcard import HealthCardApp, HealthCardConfig
 from healthcard.adapters.clock import FakeClock
@@ -166,10 +165,6 @@ def run_rush(
             reader.close()
     codes = Counter(code for code, _ in answers)
     return booked, codes, [latency for _, latency in answers], ended - started
-
-
-def p99(latencies: list[float]) -> float:
-    return statistics.quantiles(latencies, n=100)[98] * 1e3
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ catches the error would miss a refusal that wrote half of its events.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -18,6 +19,11 @@ from healthcard.domain.errors import HealthCardError
 def log_position(app: HealthCardApp) -> int:
     """The application's log head (0 when empty)."""
     return app.recorder.max_notification_id() or 0
+
+
+def topic_counts(app: HealthCardApp) -> Counter[str]:
+    """How many events of each topic the application's log holds."""
+    return Counter(n.topic for n in app.recorder.select_notifications(1, 1_000_000))
 
 
 def refused(
@@ -33,4 +39,4 @@ def refused(
     return excinfo.value
 
 
-__all__ = ["log_position", "refused"]
+__all__ = ["log_position", "refused", "topic_counts"]

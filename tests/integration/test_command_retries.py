@@ -10,8 +10,6 @@ comes back on another command is refused. The faults that make a caller resend a
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 
 from healthcard import HealthCardApp
@@ -27,13 +25,9 @@ from healthcard.domain.errors import CommandIdReused, TokenRejected, TokenReject
 from healthcard.domain.usage import UsageStep
 from healthcard.qr.token import split_token, token_text
 from healthcard.testing import FakeClock
-from healthcard.testing.assertions import log_position, refused
+from healthcard.testing.assertions import log_position, refused, topic_counts
 from healthcard.testing.retries import RETRIED
 from healthcard.testing.world import Driver, person, phone_account
-
-
-def topics(app: HealthCardApp) -> Counter[str]:
-    return Counter(n.topic for n in app.recorder.select_notifications(1, 1_000_000))
 
 
 @pytest.mark.parametrize("name", RETRIED)
@@ -41,12 +35,12 @@ def test_a_command_sent_again_answers_its_first_result_and_writes_nothing(
     app: HealthCardApp, name: str
 ) -> None:
     retried = RETRIED[name](Driver(app))
-    before = topics(app)[retried.topic]
+    before = topic_counts(app)[retried.topic]
     first = retried.run(retried.command)
     head = log_position(app)
     assert retried.run(retried.command) == first
     assert log_position(app) == head
-    assert topics(app)[retried.topic] == before + 1
+    assert topic_counts(app)[retried.topic] == before + 1
 
 
 def test_a_retry_after_later_changes_reports_the_first_success_and_undoes_nothing(

@@ -21,6 +21,7 @@ import pytest
 from healthcard import HealthCardApp
 from healthcard.domain.errors import StoreUnavailable
 from healthcard.testing import FakeClock
+from healthcard.testing.assertions import topic_counts
 from healthcard.testing.postgres import PostgresServer
 from healthcard.testing.proxy import CommitReplyDropper
 from healthcard.testing.retries import RETRIED
@@ -34,7 +35,7 @@ class Proxied:
     driver: Driver
 
     def topics(self) -> Counter[str]:
-        return Counter(n.topic for n in self.app.recorder.select_notifications(1, 1_000_000))
+        return topic_counts(self.app)
 
 
 @pytest.fixture
