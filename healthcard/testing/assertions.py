@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
+from healthcard.adapters.log_reader import LogReader
 from healthcard.application import HealthCardApp
 from healthcard.domain.errors import HealthCardError
 
@@ -23,7 +24,7 @@ def log_position(app: HealthCardApp) -> int:
 
 def topic_counts(app: HealthCardApp) -> Counter[str]:
     """How many events of each topic the application's log holds."""
-    return Counter(n.topic for n in app.recorder.select_notifications(1, 1_000_000))
+    return Counter(n.topic for n in LogReader(app).notifications())
 
 
 def refused(
