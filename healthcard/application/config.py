@@ -48,6 +48,11 @@ class HealthCardConfig:
     """How long the first of several concurrent saves in one process waits for others
     to share its transaction (``HEALTHCARD_GROUP_COMMIT_MS``; 0, the default: every
     command is its own transaction). See ``healthcard.application.group_commit``."""
+    snapshot_interval: int = 100
+    """A card's state is snapshotted (sealed with its key) at every this many of its
+    events, so a card used thousands of times loads from its latest snapshot and the
+    events after it (``HEALTHCARD_SNAPSHOT_INTERVAL``; 0: never). See
+    ``healthcard.adapters.snapshots``."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.family_cap <= 20:
@@ -67,6 +72,11 @@ class HealthCardConfig:
             raise ConfigurationError(
                 "HEALTHCARD_GROUP_COMMIT_MS must be between 0 and 100",
                 field="HEALTHCARD_GROUP_COMMIT_MS",
+            )
+        if self.snapshot_interval != 0 and not 2 <= self.snapshot_interval <= 100_000:
+            raise ConfigurationError(
+                "HEALTHCARD_SNAPSHOT_INTERVAL must be 0 (off) or between 2 and 100000",
+                field="HEALTHCARD_SNAPSHOT_INTERVAL",
             )
 
     def test_keys(self) -> list[str]:
@@ -97,6 +107,7 @@ class HealthCardConfig:
         cap = _integer(env, "HEALTHCARD_FAMILY_CAP", FAMILY_CAP_DEFAULT)
         retention = _integer(env, "HEALTHCARD_BACKUP_RETENTION_DAYS", 0)
         window = _number(env, "HEALTHCARD_GROUP_COMMIT_MS", 0.0)
+        interval = _integer(env, "HEALTHCARD_SNAPSHOT_INTERVAL", 100)
         if keys is not None:
             given = [name for name in SINGLE_KEY_VARIABLES if env.get(name)]
             if given:
@@ -110,6 +121,7 @@ class HealthCardConfig:
                 qr_protection_key=keys.qr_protection_key,
                 backup_retention_days=retention,
                 group_commit_ms=window,
+                snapshot_interval=interval,
             )
         lookup_hex = env.get("HEALTHCARD_LOOKUP_KEY", "")
         try:
@@ -123,6 +135,7 @@ class HealthCardConfig:
             qr_protection_key=protection_key_from_env(env),
             backup_retention_days=retention,
             group_commit_ms=window,
+            snapshot_interval=interval,
         )
 
 

@@ -10,13 +10,25 @@ session capacity) hold under concurrency without reading any projection.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, ProgrammingError
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    IntegrityError,
+    Mapper,
+    OperationalError,
+    ProgrammingError,
+)
 from eventsourcing.utils import strtobool
 
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
@@ -26,6 +38,7 @@ from healthcard.adapters.pg_pools import steady_reconnects
 from healthcard.adapters.privacy.kek import KeyEncryptionKey
 from healthcard.adapters.privacy.keystore import KeyStore, Locators
 from healthcard.adapters.schema_lock import creates_tables, schema_creation_lock
+from healthcard.adapters.snapshots import CardSnapshots
 from healthcard.application import erasures
 from healthcard.application.authorisation import Authoriser, authorised
 from healthcard.application.bootstrap import (
@@ -57,6 +70,11 @@ from healthcard.application.group_commit import GroupCommit, Member
 from healthcard.application.keyed_ids import idempotency_id, idempotent_uuid
 from healthcard.application.natural_keys import NaturalKeys
 from healthcard.application.retry import retry_on_conflict, typed_store_faults
+from healthcard.application.snapshotting import (
+    SnapshottingRepository,
+    snapshot_table_ready,
+    take_due_snapshots,
+)
 from healthcard.domain import policies
 from healthcard.domain.account import Account
 from healthcard.domain.aggregate import Aggregate, WrongAggregateType
@@ -102,6 +120,8 @@ from healthcard.qr.token import TokenClaims
 from healthcard.qr.verify import Verifier
 
 A = TypeVar("A", bound=Aggregate)
+
+log = logging.getLogger(__name__)
 
 EVENT_TOPICS = catalog.registered_topics()  # every event class is loaded before decoding
 
@@ -157,8 +177,14 @@ class HealthCardApp(Application[UUID]):
         prepare_storage(settings)
         with schema_creation_lock(settings):
             super().__init__(env)
+            snapshot_recorder = (
+                self.factory.aggregate_recorder(purpose="snapshots")
+                if resolved.config.snapshot_interval
+                else None
+            )
         steady_reconnects(self.recorder)
         self._group: GroupCommit | None = None
+        self._snapshots: CardSnapshots | None = None
         self._faults = ConnectionFaults()
         self._commits_may_go_unheard = watch_connection_faults(self.recorder, self._faults)
         if not creates_tables(settings):
@@ -178,6 +204,7 @@ class HealthCardApp(Application[UUID]):
         self.clock = parts.clock
         self.keystore = parts.keystore
         self._owns_keystore = parts.owns_keystore
+        self._snapshots = self._card_snapshots(snapshot_recorder, settings)
         seal_personal_fields(self.mapper, self.keystore)
         self.natural_keys = NaturalKeys(
             self._find,
@@ -201,6 +228,45 @@ class HealthCardApp(Application[UUID]):
                 "run `healthcard db init` once first",
                 field="CREATE_TABLE",
             ) from None
+
+    def _card_snapshots(
+        self, recorder: AggregateRecorder | None, settings: Mapping[str, str]
+    ) -> CardSnapshots | None:
+        """Card snapshots, unless switched off or their table is missing in a process
+        that may not create it (then cards replay from their events, and the operator
+        hears once that `healthcard db init` makes the table)."""
+        if recorder is None:
+            return None
+        if not creates_tables(settings) and not snapshot_table_ready(recorder):
+            log.warning(
+                "no snapshot table and CREATE_TABLE is off: cards load from their events; "
+                "run `healthcard db init` to create it"
+            )
+            return None
+        snapshots = CardSnapshots(
+            recorder,
+            self.keystore,
+            interval=self.config.snapshot_interval,
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+        )
+        if isinstance(self.repository, SnapshottingRepository):
+            self.repository.snapshots = snapshots
+        return snapshots
+
+    def construct_repository(self) -> Repository[UUID]:
+        """eventsourcing's repository, settings and all, that also restores cards from
+        their snapshots (``application.snapshotting``)."""
+        base = super().construct_repository()
+        repository = SnapshottingRepository(
+            event_store=base.event_store,
+            cache_maxsize=None,
+            fastforward=base.fastforward,
+            fastforward_skipping=base.fastforward_skipping,
+            deepcopy_from_cache=base.deepcopy_from_cache,
+        )
+        repository.cache = base.cache
+        return repository
 
     def construct_mapper(self) -> Mapper[UUID]:
         """One mapper for the whole application: pydantic + orjson, then eventsourcing's
@@ -245,6 +311,8 @@ class HealthCardApp(Application[UUID]):
             processing.aggregates.update(member.aggregates)
         recordings = self._record(processing)
         self._notify(recordings)
+        if self._snapshots is not None:
+            take_due_snapshots(self._snapshots, processing.aggregates.values(), processing.events)
         return recordings
 
     def _write_one(self, member: Member) -> list[Any]:
@@ -749,10 +817,11 @@ class _Related:
 
 
 def _refuse_snapshots(settings: Mapping[str, str]) -> None:
-    """Snapshots are refused at start, typed, rather than failing at the first one:
-    eventsourcing's need a snapshot class this package does not define (its
+    """eventsourcing's own snapshots are refused at start, typed, rather than failing
+    at the first one: they need a snapshot class this package does not define (its
     ``take_snapshot`` raises an ``AssertionError``), and one that stored an aggregate's
-    state as it is would keep personal data in clear beside the sealed events."""
+    state as it is would keep personal data in clear beside the sealed events. Cards
+    have sealed snapshots of their own (``HEALTHCARD_SNAPSHOT_INTERVAL``)."""
     value = settings.get("IS_SNAPSHOTTING_ENABLED", "no")
     try:
         enabled = strtobool(value)
@@ -760,8 +829,8 @@ def _refuse_snapshots(settings: Mapping[str, str]) -> None:
         enabled = True
     if enabled:
         raise ConfigurationError(
-            "snapshots are not supported: replay is linear in a stream's events "
-            "(docs/performance.md); leave IS_SNAPSHOTTING_ENABLED unset",
+            "eventsourcing's snapshots are not used: cards take sealed snapshots of "
+            "their own (HEALTHCARD_SNAPSHOT_INTERVAL); leave IS_SNAPSHOTTING_ENABLED unset",
             field="IS_SNAPSHOTTING_ENABLED",
         )
 

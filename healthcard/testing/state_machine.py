@@ -35,6 +35,7 @@ from hypothesis.stateful import (
 
 from healthcard.adapters.clock import FakeClock
 from healthcard.adapters.persistence import memory_env
+from healthcard.adapters.snapshots import card_from_state, state_of
 from healthcard.application import HealthCardApp
 from healthcard.application.commands import (
     AccountRef,
@@ -55,6 +56,7 @@ from healthcard.application.commands import (
 )
 from healthcard.application.config import HealthCardConfig
 from healthcard.domain.audit import Audit, Channel
+from healthcard.domain.card import HealthCard
 from healthcard.domain.card_values import AccountKind, IssuerMode
 from healthcard.domain.clinic_values import Period
 from healthcard.domain.clock import china_date
@@ -585,6 +587,23 @@ class HealthCardMachine(RuleBasedStateMachine):
             if got != want:
                 diff = sorted(k for k in got if got[k] != want[k])
                 raise ModelMismatch(f"card {card_id} differs from the model in {diff}")
+
+    @invariant()
+    def cards_load_cold_as_they_replay(self) -> None:
+        """A card loaded cold (from its latest snapshot, if it has one, and the events
+        after) and its snapshot state read back are the card replayed from its whole
+        log, attribute by attribute, whatever happened to it (erasure included)."""
+        for card_id in self.model.cards:
+            card = self.app.card(card_id)
+            replayed = HealthCard.project(None, self.app.repository.event_store.get(card_id))
+            cold = self.app.card_as_of(card_id, card.version)
+            restored = card_from_state(card_id, card.version, state_of(card))
+            for name, loaded in (("cached", card), ("cold", cold), ("restored", restored)):
+                if vars(loaded) != vars(replayed):
+                    diff = sorted(
+                        k for k in vars(replayed) if vars(loaded).get(k) != vars(replayed)[k]
+                    )
+                    raise ModelMismatch(f"card {card_id} {name} differs from its replay in {diff}")
 
     @invariant()
     def accounts_match_the_model(self) -> None:

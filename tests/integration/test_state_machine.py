@@ -23,9 +23,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from healthcard import HealthCardApp, HealthCardConfig
-from healthcard.adapters.clock import FakeClock
-from healthcard.adapters.persistence import memory_env, sqlite_env
+from healthcard import HealthCardConfig
+from healthcard.adapters.persistence import sqlite_env
 from healthcard.domain.account import Account
 from healthcard.domain.audit import Audit
 from healthcard.domain.card import HealthCard
@@ -50,14 +49,22 @@ TestReadModelLifecycle.settings = profile_settings()
 
 # The same machine with group commit on: every save goes through a group (of one, the
 # machine being single-threaded) and must keep every rule and every answer.
-class GroupCommitMachine(HealthCardMachine):
-    def make_app(self, clock: FakeClock) -> HealthCardApp:
-        config = HealthCardConfig(family_cap=self.family_cap, group_commit_ms=0.5)
-        return HealthCardApp(memory_env(), clock=clock, config=config)
-
-
+GroupCommitMachine = lifecycle_machine(
+    config=HealthCardConfig(family_cap=HealthCardMachine.family_cap, group_commit_ms=0.5),
+    name="GroupCommitLifecycle",
+)
 TestGroupCommitLifecycle = GroupCommitMachine.TestCase
 TestGroupCommitLifecycle.settings = settings(profile_settings(), max_examples=50)
+
+# The same machine snapshotting cards at every 3rd event, so that cold loads go through
+# snapshots taken across freezes, bindings, uses and erasure
+# (``cards_load_cold_as_they_replay``).
+SnapshotMachine = lifecycle_machine(
+    config=HealthCardConfig(family_cap=HealthCardMachine.family_cap, snapshot_interval=3),
+    name="SnapshotLifecycle",
+)
+TestSnapshotLifecycle = SnapshotMachine.TestCase
+TestSnapshotLifecycle.settings = settings(profile_settings(), max_examples=50)
 
 # -- an embedder's parametrisation: the same machine on SQLite files ------------------
 
