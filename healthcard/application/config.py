@@ -53,6 +53,11 @@ class HealthCardConfig:
     events, so a card used thousands of times loads from its latest snapshot and the
     events after it (``HEALTHCARD_SNAPSHOT_INTERVAL``; 0: never). See
     ``healthcard.adapters.snapshots``."""
+    combine_session_commands: bool = True
+    """Bookings and cancellations of one session from this process's threads are
+    decided in turn on one load and saved together, instead of each saving alone and
+    conflicting (``HEALTHCARD_COMBINE_SESSION_COMMANDS``; ``0`` switches it off). See
+    ``healthcard.application.combining``."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.family_cap <= 20:
@@ -108,6 +113,7 @@ class HealthCardConfig:
         retention = _integer(env, "HEALTHCARD_BACKUP_RETENTION_DAYS", 0)
         window = _number(env, "HEALTHCARD_GROUP_COMMIT_MS", 0.0)
         interval = _integer(env, "HEALTHCARD_SNAPSHOT_INTERVAL", 100)
+        combine = _switch(env, "HEALTHCARD_COMBINE_SESSION_COMMANDS", default=True)
         if keys is not None:
             given = [name for name in SINGLE_KEY_VARIABLES if env.get(name)]
             if given:
@@ -122,6 +128,7 @@ class HealthCardConfig:
                 backup_retention_days=retention,
                 group_commit_ms=window,
                 snapshot_interval=interval,
+                combine_session_commands=combine,
             )
         lookup_hex = env.get("HEALTHCARD_LOOKUP_KEY", "")
         try:
@@ -136,6 +143,7 @@ class HealthCardConfig:
             backup_retention_days=retention,
             group_commit_ms=window,
             snapshot_interval=interval,
+            combine_session_commands=combine,
         )
 
 
@@ -148,6 +156,17 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     if not math.isfinite(value):
         raise ConfigurationError(f"{name} must be a finite number", field=name)
     return value
+
+
+def _switch(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (true or false)", field=name)
 
 
 def _integer(env: Mapping[str, str], name: str, default: int) -> int:

@@ -14,8 +14,11 @@ Isolation, command by command:
   ``retry_on_conflict`` runs it again on a fresh load that sees the group's effects
   (no rule is checked against stale state, no update is lost: the database's unique
   (stream, version) key still decides every write);
-- when the group's transaction conflicts (with another process), each member is
-  written alone, in arrival order, so only the members that really conflict fail;
+- when the group's transaction conflicts (with another process), the member whose
+  stream the database names (``culprit``: PostgreSQL does) fails alone and the others
+  are written again in one transaction; when it names none (SQLite), each member is
+  written alone, in arrival order; either way only the members that really conflict
+  fail;
   when the store fails (an outage), every member hears the same typed error, nothing
   of theirs written, as each would have alone.
 """
@@ -66,8 +69,10 @@ class GroupCommit:
         window_seconds: float,
         write_all: Callable[[Sequence[Member]], list[Any]],
         write_one: Callable[[Member], list[Any]],
+        culprit: Callable[[BaseException], UUID | None] = lambda _: None,
     ) -> None:
         self._window = window_seconds
+        self._culprit = culprit
         self._write_all = write_all
         self._write_one = write_one
         self._lock = threading.Lock()
@@ -108,22 +113,30 @@ class GroupCommit:
         return member.recordings
 
     def _write(self, members: list[Member]) -> None:
-        if len(members) > 1:
+        remaining = list(members)
+        while len(remaining) > 1:
             try:
-                recordings = self._write_all(members)
-            except IntegrityError:
-                pass  # someone else wrote one of these streams first: each alone, below
+                recordings = self._write_all(remaining)
+            except IntegrityError as error:
+                # Someone else wrote one of these streams first. The member the store
+                # names fails alone; when it names none, each is written alone, below.
+                stream = self._culprit(error)
+                losers = [m for m in remaining if stream is not None and stream in m.aggregates]
+                if not losers:
+                    break
+                _finish(losers, error=error)
+                remaining = [m for m in remaining if m not in losers]
+                continue
             except BaseException as error:
-                _finish(members, error=error)
+                _finish(remaining, error=error)
                 return
-            else:
-                start = 0
-                for member in members:
-                    member.recordings = recordings[start : start + len(member.events)]
-                    start += len(member.events)
-                _finish(members)
-                return
-        for member in members:
+            start = 0
+            for member in remaining:
+                member.recordings = recordings[start : start + len(member.events)]
+                start += len(member.events)
+            _finish(remaining)
+            return
+        for member in remaining:
             try:
                 member.recordings = self._write_one(member)
             except BaseException as error:

@@ -33,11 +33,17 @@ from eventsourcing.utils import strtobool
 
 from healthcard.adapters.codec import OrjsonTranscoder, PydanticMapper
 from healthcard.adapters.commit_faults import ConnectionFaults, watch_connection_faults
+from healthcard.adapters.conflicts import conflicting_stream
 from healthcard.adapters.national_ids import ehc_id, main_index_id
 from healthcard.adapters.pg_pools import steady_reconnects
+from healthcard.adapters.pg_turns import PostgresTurns
 from healthcard.adapters.privacy.kek import KeyEncryptionKey
 from healthcard.adapters.privacy.keystore import KeyStore, Locators
-from healthcard.adapters.schema_lock import creates_tables, schema_creation_lock
+from healthcard.adapters.schema_lock import (
+    creates_tables,
+    postgres_conninfo,
+    schema_creation_lock,
+)
 from healthcard.adapters.snapshots import CardSnapshots
 from healthcard.application import erasures
 from healthcard.application.authorisation import Authoriser, authorised
@@ -47,6 +53,7 @@ from healthcard.application.bootstrap import (
     seal_personal_fields,
     secrets,
 )
+from healthcard.application.combining import Combiner
 from healthcard.application.commands import (
     AccountRef,
     BindCard,
@@ -185,6 +192,7 @@ class HealthCardApp(Application[UUID]):
         steady_reconnects(self.recorder)
         self._group: GroupCommit | None = None
         self._snapshots: CardSnapshots | None = None
+        self._turns: PostgresTurns | None = None
         self._faults = ConnectionFaults()
         self._commits_may_go_unheard = watch_connection_faults(self.recorder, self._faults)
         if not creates_tables(settings):
@@ -197,7 +205,10 @@ class HealthCardApp(Application[UUID]):
         self.config = resolved.config
         if self.config.group_commit_ms > 0:
             self._group = GroupCommit(
-                self.config.group_commit_ms / 1000, self._write_all, self._write_one
+                self.config.group_commit_ms / 1000,
+                self._write_all,
+                self._write_one,
+                culprit=conflicting_stream,
             )
         self.keyring = resolved.keyring
         self.kek = resolved.kek
@@ -205,6 +216,20 @@ class HealthCardApp(Application[UUID]):
         self.keystore = parts.keystore
         self._owns_keystore = parts.owns_keystore
         self._snapshots = self._card_snapshots(snapshot_recorder, settings)
+        self._turns = (
+            PostgresTurns(postgres_conninfo(self.env))
+            if self.config.combine_session_commands
+            and self.env.get("PERSISTENCE_MODULE", "").endswith("postgres")
+            else None
+        )
+        self._sessions = Combiner(
+            self.session,
+            self.save,
+            attempts=self.config.conflict_retries,
+            combine=self.config.combine_session_commands,
+            save_again=self._save_alone,
+            turn=self._turns.turn if self._turns is not None else None,
+        )
         seal_personal_fields(self.mapper, self.keystore)
         self.natural_keys = NaturalKeys(
             self._find,
@@ -302,6 +327,13 @@ class HealthCardApp(Application[UUID]):
             return self._write_one(member)
         return self._group.save(member)
 
+    def _save_alone(self, *objs: Any) -> list[Any]:
+        """``save`` in a transaction of its own, at once, whatever the group-commit
+        window (a command retried after a conflict has waited enough)."""
+        aggregates = {o.id: o for o in objs if o is not None}
+        member = Member([e for a in aggregates.values() for e in a.collect_events()], aggregates)
+        return self._write_one(member) if member.events else []
+
     def _write_all(self, members: Sequence[Member]) -> list[Any]:
         """The events of ``members`` in one transaction (eventsourcing's own recording
         path: the store, then the aggregate cache)."""
@@ -348,6 +380,8 @@ class HealthCardApp(Application[UUID]):
 
     def close(self) -> None:
         super().close()
+        if self._turns is not None:
+            self._turns.close()
         if self._owns_keystore:
             self.keystore.close()
 
@@ -580,29 +614,63 @@ class HealthCardApp(Application[UUID]):
         return session_id
 
     @authorised
-    @retry_on_conflict
     def make_appointment(self, cmd: MakeAppointment) -> UUID:
-        """Book a place; never overbooked, never past, never before identity is complete."""
-        session = self.session(cmd.session_id)
+        """Book a place; never overbooked, never past, never before identity is complete.
+
+        Bookings of one session from this process's threads are decided in turn on one
+        load and saved together (``application.combining``): a rush on a session is a
+        queue here, not a storm of conflicts."""
         purpose, key = _request_key("appointment", cmd)
         appointment_id = idempotency_id(
             self.config.lookup_key, purpose, cmd.audit.institution, f"{cmd.session_id}|{key}"
         )
-        if session.holds(appointment_id, cmd.card_id):
+        # Loaded before the session's turn (by this thread, in parallel with others),
+        # unless the session is full as this process last saw it: a full session
+        # refuses without the card. A missing card is only reported once the session
+        # says the command is not a retry.
+        loaded: HealthCard | CardNotFound | None = None
+        if not self._seen_full(cmd.session_id, cmd.card_id):
+            loaded = self._card_or_missing(cmd.card_id)
+
+        def book(session: ClinicSession) -> UUID:
+            if session.holds(appointment_id, cmd.card_id):
+                return appointment_id
+            session.ensure_place_for(cmd.card_id)
+            booker = loaded if loaded is not None else self._card_or_missing(cmd.card_id)
+            if isinstance(booker, CardNotFound):
+                raise booker
+            session.book(appointment_id, booker, audit=cmd.recorded_audit, at=self.clock())
             return appointment_id
-        card = self.card(cmd.card_id)
-        session.book(appointment_id, card, audit=cmd.recorded_audit, at=self.clock())
-        self.save(session)
-        return appointment_id
+
+        return self._sessions.run(cmd.session_id, book)
+
+    def _card_or_missing(self, card_id: UUID) -> HealthCard | CardNotFound:
+        """The card, or the error to raise once it is known to be needed."""
+        try:
+            return self.card(card_id)
+        except CardNotFound as missing:
+            return missing
+
+    def _seen_full(self, session_id: UUID, card_id: UUID) -> bool:
+        """Whether the cached session (as last loaded here, not brought up to date) is
+        full for ``card_id``: only a hint, the booking decides on the current state."""
+        cache = self.repository.cache
+        try:
+            session = cache.get(session_id) if cache is not None else None
+        except KeyError:
+            return False
+        return isinstance(session, ClinicSession) and session.is_full_for(card_id)
 
     @authorised
-    @retry_on_conflict
     def cancel_appointment(self, cmd: CancelAppointment) -> None:
-        session = self.session(cmd.session_id)
-        if session.took(cmd.command_id, AppointmentCancelled):
-            return
-        session.cancel(cmd.appointment_id, cmd.reason, audit=cmd.recorded_audit, at=self.clock())
-        self.save(session)
+        def cancel(session: ClinicSession) -> None:
+            if session.took(cmd.command_id, AppointmentCancelled):
+                return
+            session.cancel(
+                cmd.appointment_id, cmd.reason, audit=cmd.recorded_audit, at=self.clock()
+            )
+
+        self._sessions.run(cmd.session_id, cancel)
 
     @authorised
     @retry_on_conflict

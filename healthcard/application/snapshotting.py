@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import ProjectorFunction, Repository
+from eventsourcing.application import AggregateNotFoundError, ProjectorFunction, Repository
 from eventsourcing.persistence import (
     AggregateRecorder,
     IntegrityError,
@@ -40,13 +41,30 @@ class SnapshottingRepository(Repository[UUID]):
     ) -> Any:
         # Only for a card expected as a card: a snapshot must never stand in for the
         # first event another kind of aggregate's projector would refuse.
-        if self.snapshots is None or projector_func != HealthCard.project:
+        snapshots = self.snapshots
+        if snapshots is None or projector_func != HealthCard.project:
             return super()._reconstruct_aggregate(aggregate_id, version, projector_func)
-        card = self.snapshots.latest(aggregate_id, version)
-        if card is None:
-            return super()._reconstruct_aggregate(aggregate_id, version, projector_func)
-        events = self.event_store.get(originator_id=aggregate_id, gt=card.version, lte=version)
-        return projector_func(card, events)
+        # Most cards have fewer events than the interval, so no snapshot: one query
+        # reads them all (and no more than one past the interval). Only a card with
+        # more events than that looks for its latest snapshot.
+        store = self.event_store
+        first = store.recorder.select_events(
+            aggregate_id, lte=version, limit=snapshots.interval + 1
+        )
+        if len(first) > snapshots.interval:
+            card = snapshots.latest(aggregate_id, version)
+            if card is not None:
+                return projector_func(card, store.get(aggregate_id, gt=card.version, lte=version))
+        events: Iterable[Any] = map(store.mapper.to_domain_event, first)
+        if len(first) > snapshots.interval:
+            rest = store.get(aggregate_id, gt=first[-1].originator_version, lte=version)
+            events = chain(events, rest)
+        aggregate = projector_func(None, events)
+        if aggregate is None:
+            raise AggregateNotFoundError(
+                f"Aggregate {aggregate_id!r} version {version!r} not found."
+            )
+        return aggregate
 
 
 SNAPSHOT_FAULTS = (IntegrityError, OperationalError, InterfaceError, SubjectErased)

@@ -113,15 +113,28 @@ class ClinicSession(Aggregate):
             raise IdempotencyKeyReused()
         return True
 
+    def is_full_for(self, card_id: UUID) -> bool:
+        """Whether every place is taken and none by ``card_id``.
+
+        Why a rule of its own: a full session refuses a booking whatever the card (its
+        identity, its status), so in a rush the refusal needs no card loaded; a card
+        that already holds a place here hears ``duplicate_appointment`` from ``book``.
+        """
+        return self.booked >= self.capacity and card_id not in self.active_by_card
+
+    def ensure_place_for(self, card_id: UUID) -> None:
+        """Refuse with ``SessionFull`` when the session :meth:`is_full_for` the card."""
+        if self.is_full_for(card_id):
+            raise SessionFull(self.id, self.capacity)
+
     def book(self, appointment_id: UUID, card: HealthCard, *, audit: Audit, at: datetime) -> None:
-        """Book a place for ``card``: identity complete, not past, not full, once per card."""
+        """Book a place for ``card``: not full, identity complete, not past, once per card."""
+        self.ensure_place_for(card.id)
         card.ensure_can_book()
         if china_date(at) > self.day:
             raise AppointmentInPast("session_id")
         if card.id in self.active_by_card:
             raise DuplicateAppointment(card.id, self.id)
-        if self.booked >= self.capacity:
-            raise SessionFull(self.id, self.capacity)
         self._trigger(
             AppointmentMade, appointment_id=appointment_id, card_id=card.id, audit=audit, at=at
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -52,6 +53,31 @@ def race_threads(
 
     with ThreadPoolExecutor(max_workers=len(apps)) as pool:
         return list(pool.map(compete, range(len(apps))))
+
+
+def on_threads(calls: Sequence[Callable[[], object]], *, stagger: float = 0.0) -> list[object]:
+    """Run each of ``calls`` on a thread of its own; each one's result, or the exception
+    it raised. Released together (a barrier), or, with ``stagger`` seconds, started
+    one after another that far apart, so that the first is already at work when the
+    next arrives (a leader and the ones that queue behind it)."""
+    results: list[object] = [None] * len(calls)
+    gate = threading.Barrier(len(calls)) if not stagger else None
+
+    def run(index: int) -> None:
+        if gate is not None:
+            gate.wait(timeout=BARRIER_TIMEOUT)
+        try:
+            results[index] = calls[index]()
+        except BaseException as error:  # the result under test
+            results[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+        time.sleep(stagger)
+    for thread in threads:
+        thread.join(timeout=BARRIER_TIMEOUT)
+    return results
 
 
 def _compete_in_process(
@@ -132,6 +158,7 @@ __all__ = [
     "BARRIER_TIMEOUT",
     "RaceFailed",
     "end_processes",
+    "on_threads",
     "outcome",
     "race_processes",
     "race_threads",

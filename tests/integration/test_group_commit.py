@@ -18,6 +18,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from healthcard import HealthCardApp, HealthCardConfig
+from healthcard.adapters.conflicts import conflicting_stream
 from healthcard.application.commands import AccountRef, BindCard, FreezeCard, RegisterCard
 from healthcard.application.group_commit import Member
 from healthcard.domain.card import HealthCard
@@ -139,6 +140,27 @@ def test_a_conflicting_save_fails_alone_and_its_group_commits(app: HealthCardApp
     assert app.card(fresh_card.id).name == "张伟"
     frozen = app.recorder.select_notifications(1, 1000, topics=["healthcard.card.Frozen"])
     assert len(frozen) == 1  # the stolen-phone freeze only
+
+
+def test_a_conflict_names_its_stream_where_the_store_says(
+    backend_env: dict[str, str],
+) -> None:
+    """PostgreSQL names the taken key, so a group drops only that member; SQLite and
+    memory do not, and a group then writes its members one by one."""
+    app = HealthCardApp(backend_env, clock=FakeClock())
+    try:
+        driver = Driver(app)
+        (card_id,) = formal_cards(app, 1)
+        stale = app.card(card_id)
+        stale.freeze("lost_phone", audit=driver.audit(), at=app.clock())
+        app.freeze(FreezeCard(audit=driver.audit(), card_id=card_id, reason="stolen"))
+        with pytest.raises(IntegrityError) as excinfo:
+            app.save(stale)
+    finally:
+        app.close()
+    named = conflicting_stream(excinfo.value)
+    postgres = backend_env.get("PERSISTENCE_MODULE", "").endswith("postgres")
+    assert named == (card_id if postgres else None)
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "101", "nan", "inf"])

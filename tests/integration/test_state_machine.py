@@ -27,12 +27,8 @@ from healthcard import HealthCardConfig
 from healthcard.adapters.persistence import sqlite_env
 from healthcard.domain.account import Account
 from healthcard.domain.audit import Audit
-from healthcard.domain.card import HealthCard
 from healthcard.domain.clinic_session import ClinicSession
-from healthcard.domain.clock import china_date
-from healthcard.domain.errors import AppointmentInPast, DuplicateAppointment
 from healthcard.domain.events.account import CardAdded
-from healthcard.domain.events.session import AppointmentMade
 from healthcard.domain.relation import Relation
 from healthcard.testing import HealthCardMachine, ModelMismatch, lifecycle_machine
 from healthcard.testing.profiles import PROFILES, profile_name, profile_settings
@@ -147,24 +143,15 @@ class SmallSessions(HealthCardMachine):
     max_capacity = 1
 
 
-def book_without_capacity_check(
-    self: ClinicSession, appointment_id: UUID, card: HealthCard, *, audit: Audit, at: datetime
-) -> None:
-    """``ClinicSession.book`` with its capacity check removed (the deliberate bug)."""
-    card.ensure_can_book()
-    if china_date(at) > self.day:
-        raise AppointmentInPast("session_id")
-    if card.id in self.active_by_card:
-        raise DuplicateAppointment(card.id, self.id)
-    self._trigger(
-        AppointmentMade, appointment_id=appointment_id, card_id=card.id, audit=audit, at=at
-    )
+def never_full(self: ClinicSession, card_id: UUID) -> bool:
+    """``ClinicSession.is_full_for`` with the capacity rule removed (the deliberate bug)."""
+    return False
 
 
 def test_demonstration_the_machine_finds_an_overbooked_session(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ClinicSession, "book", book_without_capacity_check)
+    monkeypatch.setattr(ClinicSession, "is_full_for", never_full)
     with pytest.raises(ModelMismatch, match="session_full"):
         run_state_machine_as_test(SmallSessions, settings=HUNT)
 

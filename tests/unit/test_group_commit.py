@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -19,6 +19,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
 from healthcard.application.group_commit import MAX_MEMBERS, GroupCommit, GroupConflict, Member
+from healthcard.testing.races import on_threads
 
 
 class Store:
@@ -49,31 +50,11 @@ def member(*events: str, aggregate: UUID | None = None) -> Member:
     return Member(list(events), {aggregate or uuid4(): object()})
 
 
-def together(calls: list[Callable[[], object]]) -> list[object]:
-    """Run ``calls`` on threads started together; each result or raised exception."""
-    results: list[object] = [None] * len(calls)
-    gate = threading.Barrier(len(calls))
-
-    def run(index: int) -> None:
-        gate.wait()
-        try:
-            results[index] = calls[index]()
-        except BaseException as error:  # the result under test
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
-    return results
-
-
 def test_saves_at_the_same_time_share_one_write() -> None:
     store = Store()
     group = GroupCommit(0.2, store.write_all, store.write_one)
     members = [member(f"e{i}") for i in range(6)]
-    results = together([lambda m=m: group.save(m) for m in members])
+    results = on_threads([lambda m=m: group.save(m) for m in members])
     assert results == [[f"rec:e{i}"] for i in range(6)]
     assert len(store.groups) == 1
     assert sorted(store.groups[0]) == [f"e{i}" for i in range(6)]
@@ -83,18 +64,54 @@ def test_a_conflicting_member_fails_alone_and_the_others_commit() -> None:
     store = Store()
     group = GroupCommit(0.2, store.write_all, store.write_one)
     members = [member("a"), member("stale"), member("b")]
-    results = together([lambda m=m: group.save(m) for m in members])
+    results = on_threads([lambda m=m: group.save(m) for m in members])
     assert isinstance(results[1], IntegrityError)
     assert results[0] == ["rec:a"]
     assert results[2] == ["rec:b"]
     assert sorted(store.written) == ["a", "b"]
 
 
+class NamingStore(Store):
+    """Names the stream of the first stale member in its conflict, as PostgreSQL does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stale: dict[str, UUID] = {}
+
+    def write_all(self, members: Sequence[Member]) -> list[Any]:
+        try:
+            return super().write_all(members)
+        except IntegrityError as error:
+            stale = next(m for m in members if "stale" in m.events)
+            error.stream = next(iter(stale.aggregates))  # type: ignore[attr-defined]
+            raise
+
+    def write_one(self, member: Member) -> list[Any]:
+        raise AssertionError("a named conflict needs no member written alone")
+
+
+def test_a_named_conflict_drops_its_member_and_writes_the_rest_together() -> None:
+    store = NamingStore()
+    group = GroupCommit(
+        0.2,
+        store.write_all,
+        store.write_one,
+        culprit=lambda error: getattr(error, "stream", None),
+    )
+    members = [member("a"), member("stale"), member("b"), member("stale"), member("c")]
+    results = on_threads([lambda m=m: group.save(m) for m in members])
+    assert isinstance(results[1], IntegrityError)
+    assert isinstance(results[3], IntegrityError)
+    assert [results[0], results[2], results[4]] == [["rec:a"], ["rec:b"], ["rec:c"]]
+    assert sorted(store.written) == ["a", "b", "c"]
+    assert len(store.groups) == 3  # two conflicts named, then one transaction for the rest
+
+
 def test_a_store_failure_reaches_every_member_and_writes_nothing() -> None:
     outage = OperationalError("server closed the connection")
     store = Store(fail_all_with=outage)
     group = GroupCommit(0.2, store.write_all, store.write_one)
-    results = together([lambda m=m: group.save(m) for m in (member("a"), member("b"))])
+    results = on_threads([lambda m=m: group.save(m) for m in (member("a"), member("b"))])
     assert results == [outage, outage]
     assert len(store.groups) == 1  # not retried member by member
     assert store.written == []
@@ -121,6 +138,6 @@ def test_a_full_group_is_written_without_waiting_its_window() -> None:
     group = GroupCommit(30.0, store.write_all, store.write_one)
     members = [member(f"e{i}") for i in range(MAX_MEMBERS)]
     started = time.monotonic()
-    together([lambda m=m: group.save(m) for m in members])
+    on_threads([lambda m=m: group.save(m) for m in members])
     assert time.monotonic() - started < 10
     assert len(store.written) == MAX_MEMBERS
