@@ -35,7 +35,7 @@ from healthcard.domain.identity import (
     resident_id_sex,
 )
 from healthcard.domain.identity import with_check_character as with_check_digit
-from healthcard.domain.phone import normalise_cn_mobile
+from healthcard.domain.phone import normalise_cn_mobile, parsed_cn_mobile
 
 AUDIT = {"actor": "staff-001", "channel": "window", "institution": "H510100001"}
 KNOWN_AREAS = ["110105", "310104", "440305", "510104", "510107"]  # Beijing, Shanghai, ...
@@ -227,6 +227,31 @@ def test_non_cn_mobiles_are_refused(number: str) -> None:
     with pytest.raises(ValueError, match=r"number|phone") as excinfo:
         normalise_cn_mobile(number)
     assert number not in str(excinfo.value)
+
+
+def _either(normalise: Callable[[str], str], value: str) -> str:
+    try:
+        return normalise(value)
+    except ValueError:
+        return "refused"
+
+
+@given(
+    st.sampled_from(["", "+86"]),
+    st.from_regex(r"1[0-9]{10}", fullmatch=True),
+)
+def test_the_fast_path_agrees_with_phonenumbers(prefix: str, number: str) -> None:
+    """Every 11-digit number, bare or after +86: the pattern fast path and a full parse
+    give the same E.164 form, or both refuse."""
+    value = prefix + number
+    assert _either(normalise_cn_mobile, value) == _either(parsed_cn_mobile, value)
+
+
+@pytest.mark.parametrize("first3", [f"1{d:02d}" for d in range(100)])
+def test_the_fast_path_agrees_on_every_three_digit_prefix(first3: str) -> None:
+    for rest in ("00000000", "12345678", "99999999", "50123456"):
+        value = first3 + rest
+        assert _either(normalise_cn_mobile, value) == _either(parsed_cn_mobile, value)
 
 
 def test_a_wechat_open_id_is_kept_as_given() -> None:
