@@ -33,7 +33,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -76,9 +76,11 @@ class Combiner(Generic[A]):
     again). ``turn(stream_id)``, when given, is held around a batch: the stream's
     turn across processes (``adapters.pg_turns``), so that batches of several
     processes on one stream follow one another instead of conflicting; it yields
-    False when it went on without one. ``combine=False`` runs each command alone (one
-    load and one save per command, ``attempts`` of them, as ``retry_on_conflict``
-    does)."""
+    False when it went on without one. ``changed(aggregate)`` tells whether deciding
+    a batch recorded anything: a batch first decided without a turn that records
+    nothing is answered without one (and without a save). ``combine=False`` runs each
+    command alone, without turns (one load and one save per command, ``attempts`` of
+    them, as ``retry_on_conflict`` does)."""
 
     def __init__(
         self,
@@ -89,8 +91,10 @@ class Combiner(Generic[A]):
         combine: bool = True,
         save_again: Callable[[A], object] | None = None,
         turn: Callable[[UUID], AbstractContextManager[bool]] | None = None,
+        changed: Callable[[A], bool] = lambda _: True,
     ) -> None:
-        self._turn = turn or (lambda _: nullcontext(False))
+        self._changed = changed
+        self._turn = turn if turn is not None and combine else None
         self._load = load
         self._save = save
         self._save_again = save_again or save
@@ -136,8 +140,17 @@ class Combiner(Generic[A]):
 
     def _serve(self, stream_id: UUID, batch: list[_Command]) -> None:
         try:
-            with self._turn(stream_id):
+            # Decided first without a turn: a batch that writes nothing (every place
+            # taken, every command a retry) is answered at once. Only a batch that
+            # writes waits for its turn, and is decided again on the state it finds.
+            if self._turn is None:
                 self._decide_and_save(stream_id, batch)
+            else:
+                with typed_store_faults():
+                    aggregate = self._decide(stream_id, batch)
+                if self._changed(aggregate):
+                    with self._turn(stream_id):
+                        self._decide_and_save(stream_id, batch)
         except BaseException as error:  # the load or the save: every command's answer
             for command in batch:
                 command.result, command.error = None, error
@@ -145,15 +158,19 @@ class Combiner(Generic[A]):
             for command in batch[1:]:
                 command.wake.set()
 
+    def _decide(self, stream_id: UUID, batch: list[_Command]) -> A:
+        aggregate = self._load(stream_id)
+        for command in batch:
+            try:
+                command.result, command.error = command.decide(aggregate), None
+            except HealthCardError as refused:
+                command.result, command.error = None, refused
+        return aggregate
+
     def _decide_and_save(self, stream_id: UUID, batch: list[_Command]) -> None:
         for attempt in range(self._attempts):
             with typed_store_faults():
-                aggregate = self._load(stream_id)
-                for command in batch:
-                    try:
-                        command.result, command.error = command.decide(aggregate), None
-                    except HealthCardError as refused:
-                        command.result, command.error = None, refused
+                aggregate = self._decide(stream_id, batch)
                 try:
                     (self._save if attempt == 0 else self._save_again)(aggregate)
                 except IntegrityError:

@@ -229,6 +229,7 @@ class HealthCardApp(Application[UUID]):
             combine=self.config.combine_session_commands,
             save_again=self._save_alone,
             turn=self._turns.turn if self._turns is not None else None,
+            changed=lambda session: bool(session.pending_events),
         )
         seal_personal_fields(self.mapper, self.keystore)
         self.natural_keys = NaturalKeys(

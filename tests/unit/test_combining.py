@@ -169,3 +169,28 @@ def test_a_batch_holds_its_streams_turn() -> None:
     combiner = Combiner(store.load, store.save, attempts=3, turn=turn)
     assert combiner.run(STREAM, take("p")) == "p"
     assert turns == [("taken", STREAM), ("save", STREAM), ("given back", STREAM)]
+
+
+def test_a_batch_that_writes_nothing_takes_no_turn_and_saves_nothing() -> None:
+    store = Store(save_seconds=0)
+    store.taken, store.version = ["x", "y", "z"], 1
+    turns: list[UUID] = []
+
+    @contextmanager
+    def turn(stream_id: UUID) -> Iterator[bool]:
+        turns.append(stream_id)
+        yield True
+
+    combiner = Combiner(
+        store.load,
+        store.save,
+        attempts=3,
+        turn=turn,
+        changed=lambda places: places.taken != store.taken,
+    )
+    with pytest.raises(SessionFull):
+        combiner.run(STREAM, take("late"))
+    assert turns == []
+    assert store.saves == 0
+    assert combiner.run(STREAM, lambda places: "looked") == "looked"
+    assert turns == []
