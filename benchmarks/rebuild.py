@@ -281,6 +281,7 @@ class Generator:
             mode=IssuerMode.PRODUCTION,
             account_tag=the_account.bytes[:4],
             use=TokenUse.ANY,
+            issued_at=at,
             expires_at=at + timedelta(seconds=60),
         )
 
