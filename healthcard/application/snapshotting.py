@@ -89,6 +89,10 @@ def take_due_snapshots(
                 snapshots.take(aggregate)
             except SNAPSHOT_FAULTS as error:
                 log.info("card snapshot not taken: %s", type(error).__name__)
+            except Exception as error:
+                # Anything else is a bug here, but the events are stored: a snapshot
+                # must never turn a success into an error. Its class only: no data.
+                log.warning("card snapshot failed: %s", type(error).__name__)
 
 
 def snapshot_table_ready(recorder: AggregateRecorder) -> bool:

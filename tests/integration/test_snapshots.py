@@ -175,3 +175,20 @@ def test_a_bad_interval_is_refused_naming_the_variable(value: str) -> None:
     with pytest.raises(ConfigurationError) as excinfo:
         HealthCardConfig.from_env({"HEALTHCARD_SNAPSHOT_INTERVAL": value})
     assert excinfo.value.field == "HEALTHCARD_SNAPSHOT_INTERVAL"
+
+
+def test_a_snapshot_that_fails_never_fails_its_command(
+    snapshotting: HealthCardApp,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(self: CardSnapshots, card: HealthCard) -> None:
+        raise RuntimeError("a bug in taking snapshots")
+
+    monkeypatch.setattr(CardSnapshots, "take", broken)
+    with caplog.at_level(logging.WARNING):
+        card_id = used_card(snapshotting, clock, INTERVAL)  # crosses an interval
+    assert "card snapshot failed: RuntimeError" in caplog.text
+    assert snapshotting.card(card_id).version == 3 + INTERVAL
+    assert stored_versions(snapshotting, card_id) == []
