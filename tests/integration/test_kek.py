@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from healthcard.adapters.privacy import kek as kek_module
 from healthcard.adapters.privacy.kek import (
     KEK_STATE_FILE,
     FileKeyEncryptionKey,
@@ -77,6 +78,28 @@ def test_another_process_sees_a_new_generation_when_it_first_meets_it(folder: Pa
     wrapped = rotator.wrap(newer, key, b"s")
     assert newer not in reader.generations()
     assert reader.unwrap(newer, wrapped, b"s") == key
+
+
+def test_a_generation_destroyed_while_another_process_reloads_is_left_out(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader lists the generations, then the rotator destroys the oldest (kek.json
+    first, then the file), then the reader opens that file: the reader goes on with
+    the generations that remain instead of failing on the one that went."""
+    reader, rotator = FileKeyEncryptionKey(folder), FileKeyEncryptionKey(folder)
+    (oldest,) = rotator.generations()
+    newer = rotator.create()
+    read_key = kek_module._read_key
+
+    def destroyed_meanwhile(where: Path, generation: str) -> bytes:
+        if generation == oldest:
+            rotator.destroy(oldest)
+        return read_key(where, generation)
+
+    monkeypatch.setattr(kek_module, "_read_key", destroyed_meanwhile)
+    key = new_key()
+    assert reader.unwrap(newer, rotator.wrap(newer, key, b"s"), b"s") == key
+    assert reader.generations() == (newer,)
 
 
 def test_new_files_are_private_and_a_readable_one_is_refused(folder: Path) -> None:

@@ -216,8 +216,22 @@ class FileKeyEncryptionKey:
 
     def _reload(self) -> None:
         with self._state.lock:
-            names = _read_state(self.folder)
-            keys = {name: _read_key(self.folder, name) for name in names}
+            keys: dict[str, bytes] = {}
+            unreadable: list[str] = []
+            for name in _read_state(self.folder):
+                try:
+                    keys[name] = _read_key(self.folder, name)
+                except ConfigurationError:
+                    unreadable.append(name)
+            # Another process may be destroying a generation: it drops it from kek.json
+            # first, then overwrites and deletes its file. A file that could not be
+            # read (or was read while being overwritten) counts only if kek.json still
+            # lists its generation once the files have been read.
+            listed = set(_read_state(self.folder))
+            for name in unreadable:
+                if name in listed:
+                    _read_key(self.folder, name)  # raises its typed error again
+            keys = {name: key for name, key in keys.items() if name in listed}
             self._state.keys = keys
             self._state.ciphers = {
                 name: cipher for name, cipher in self._state.ciphers.items() if name in keys
