@@ -320,8 +320,7 @@ class HealthCardApp(Application[UUID]):
         commands saving at the same time (``group_commit``)."""
         if kwargs:  # eventsourcing's own uses (tracking records): its own path
             return super().save(*objs, **kwargs)
-        aggregates = {o.id: o for o in objs if o is not None}
-        member = Member([e for a in aggregates.values() for e in a.collect_events()], aggregates)
+        member = _member_of(objs)
         if not member.events:
             return []
         if self._group is None:
@@ -331,8 +330,7 @@ class HealthCardApp(Application[UUID]):
     def _save_alone(self, *objs: Any) -> list[Any]:
         """``save`` in a transaction of its own, at once, whatever the group-commit
         window (a command retried after a conflict has waited enough)."""
-        aggregates = {o.id: o for o in objs if o is not None}
-        member = Member([e for a in aggregates.values() for e in a.collect_events()], aggregates)
+        member = _member_of(objs)
         return self._write_one(member) if member.events else []
 
     def _write_all(self, members: Sequence[Member]) -> list[Any]:
@@ -883,6 +881,12 @@ class _Related:
         if claim is None:
             raise NotFound("no claim on the card's document")
         return claim
+
+
+def _member_of(objs: Sequence[Any]) -> Member:
+    """One save's pending events, collected from its aggregates (each once)."""
+    aggregates = {o.id: o for o in objs if o is not None}
+    return Member([e for a in aggregates.values() for e in a.collect_events()], aggregates)
 
 
 def _refuse_snapshots(settings: Mapping[str, str]) -> None:

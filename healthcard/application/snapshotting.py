@@ -51,12 +51,13 @@ class SnapshottingRepository(Repository[UUID]):
         first = store.recorder.select_events(
             aggregate_id, lte=version, limit=snapshots.interval + 1
         )
-        if len(first) > snapshots.interval:
+        longer = len(first) > snapshots.interval
+        if longer:
             card = snapshots.latest(aggregate_id, version)
             if card is not None:
                 return projector_func(card, store.get(aggregate_id, gt=card.version, lte=version))
         events: Iterable[Any] = map(store.mapper.to_domain_event, first)
-        if len(first) > snapshots.interval:
+        if longer:
             rest = store.get(aggregate_id, gt=first[-1].originator_version, lte=version)
             events = chain(events, rest)
         aggregate = projector_func(None, events)
